@@ -1,0 +1,15 @@
+"""Exceptions of the monitor package. Messages name where the problem is and what to do."""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base of every error raised by `monitor`."""
+
+
+class ConfigError(MonitorError):
+    """The configuration is invalid; the message names the file and the key."""
+
+
+class PortfolioError(MonitorError):
+    """A portfolio file is invalid; the message is `file:line: field: what is wrong`."""

@@ -1,0 +1,210 @@
+"""The one root settings model: TOML file + `HM_` environment overrides, validated, frozen.
+
+Environment overrides use `HM_<SECTION>__<KEY>`, e.g. `HM_KAFKA__BOOTSTRAP_SERVERS=k:9092`
+or `HM_HARVEST__MIN_LOSS_USD=50`; values are read as TOML values when they parse as
+one (numbers, booleans, arrays) and as plain strings otherwise. Unknown keys and wrong
+types stop start-up with a message naming the key and where it came from.
+`config/monitor.example.toml` documents every setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.errors import ConfigError
+from streams.bus.interface import BusConfig
+
+ENV_PREFIX = "HM_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PortfolioSettings(_Section):
+    path: str = "config/portfolio.example.csv"
+
+
+class FeedSettings(_Section):
+    venue: Literal["binance"] = "binance"
+    kind: Literal["native"] = "native"
+    url: str = ""  # empty: the venue's public endpoint
+    symbols: list[str] = Field(default_factory=list)  # empty: ASSET/<quote> for each portfolio asset
+    quote: str = "USDT"  # quote currency used when symbols are derived from the portfolio
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_unified(cls, value: list[str]) -> list[str]:
+        for symbol in value:
+            base, sep, quote = symbol.partition("/")
+            if not sep or not base or not quote:
+                raise ValueError(f"symbol {symbol!r} must be BASE/QUOTE, e.g. BTC/USDT")
+        return [s.upper() for s in value]
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = ""  # empty: the embedded in-process bus
+    ticks_topic: str = "hm.ticks"
+    alerts_topic: str = "hm.alerts"
+    group_id: str = "hm-detect"
+    client_id: str = "harvest-monitor"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    linger_ms: int = Field(default=5, ge=0)
+    max_batch_bytes: int = Field(default=1_048_576, ge=1024)
+    compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "none"
+    enable_idempotence: bool = False
+    acks: Literal["0", "1", "all"] = "1"
+    fetch_max_records: int = Field(default=5_000, ge=1)
+
+    def bus_config(self) -> BusConfig:
+        return BusConfig(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            partitions=self.partitions,
+            replication_factor=self.replication_factor,
+            linger_ms=self.linger_ms,
+            max_batch_bytes=self.max_batch_bytes,
+            compression=None if self.compression == "none" else self.compression,
+            enable_idempotence=self.enable_idempotence,
+            acks=self.acks,
+            fetch_max_records=self.fetch_max_records,
+        )
+
+
+class TaxSettings(_Section):
+    short_term_rate: float = Field(default=0.37, ge=0, le=1)
+    long_term_rate: float = Field(default=0.20, ge=0, le=1)
+
+
+class HarvestSettings(_Section):
+    min_loss_usd: float = Field(default=100.0, ge=0)
+    min_loss_pct: float = Field(default=0.05, ge=0, lt=1)
+    min_net_benefit_usd: float = Field(default=25.0, ge=0)
+    fee_rate: float = Field(default=0.001, ge=0, lt=0.5)
+    slippage_bps: float = Field(default=5.0, ge=0, lt=5000)
+    rearm_pct: float = Field(default=0.02, ge=0)
+    cooldown_s: float = Field(default=3600.0, ge=0)
+
+    @property
+    def round_trip_cost_rate(self) -> float:
+        """c = 2 * (fee_rate + slippage_bps / 10000): both legs of a sell and rebuy."""
+        return 2.0 * (self.fee_rate + self.slippage_bps / 10_000.0)
+
+
+class PriceSettings(_Section):
+    usd_quotes: list[str] = Field(default_factory=lambda: ["USD", "USDT", "USDC"])
+
+
+class AlertSettings(_Section):
+    stdout: bool = True  # JSON lines on standard output
+    file: str = ""  # also append JSON lines to this file
+    kafka: bool = True  # publish to [kafka] alerts_topic when Kafka is configured
+
+
+class MetricsSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)  # 0: no HTTP server
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "text"] = "auto"  # auto: text on a terminal, else JSON
+
+
+class SimulatorSettings(_Section):
+    seed: int = 7
+    tick_interval_ms: float = Field(default=50.0, gt=0)  # per symbol
+    volatility_scale: float = Field(default=1.0, gt=0)  # multiplies each asset's volatility
+    seconds_per_tick: float = Field(default=60.0, gt=0)  # simulated market time per tick
+
+
+class Settings(_Section):
+    """The root of all configuration (see config/monitor.example.toml)."""
+
+    portfolio: PortfolioSettings = PortfolioSettings()
+    feeds: list[FeedSettings] = Field(default_factory=lambda: [FeedSettings()])
+    kafka: KafkaSettings = KafkaSettings()
+    tax: TaxSettings = TaxSettings()
+    harvest: HarvestSettings = HarvestSettings()
+    prices: PriceSettings = PriceSettings()
+    alerts: AlertSettings = AlertSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read `path` (TOML, optional), apply `HM_` environment overrides, then `overrides`.
+
+    Raises ConfigError naming the file and the dotted key for every problem found.
+    """
+    source = str(path) if path is not None else "<defaults>"
+    data: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{file}: configuration file not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    env_used = _apply_env(data, os.environ if env is None else env)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted.split("."), value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source, env_used)) from exc
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    used: dict[str, str] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
+        _set_dotted(data, keys, _env_value(raw))
+        used[".".join(keys)] = name
+    return used
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _set_dotted(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {'.'.join(keys)}: {key} is not a table")
+        node = child
+    node[keys[-1]] = value
+
+
+def _describe(exc: ValidationError, source: str, env_used: Mapping[str, str]) -> str:
+    lines = [f"{source}: invalid configuration ({exc.error_count()} problem(s)):"]
+    for err in exc.errors():
+        dotted = ".".join(str(p) for p in err["loc"])
+        origin = env_used.get(dotted)
+        where = f" (from environment variable {origin})" if origin else ""
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; check its spelling against config/monitor.example.toml"
+        else:
+            msg = err["msg"]
+        lines.append(f"  {dotted}{where}: {msg} (got {err.get('input')!r})")
+    return "\n".join(lines)

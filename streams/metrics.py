@@ -1,0 +1,44 @@
+"""Transport metrics (feeds and bus) on the default prometheus-client registry.
+
+Label sets are bounded: venue, symbol (from the configured symbol list), reason (a
+fixed vocabulary per feed), topic, partition. `monitor.metrics` serves them on /metrics.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+FEED_TICKS = Counter(
+    "hm_feed_ticks_total", "Ticks received from a venue and normalized.", ["venue"]
+)
+FEED_DROPPED = Counter(
+    "hm_feed_messages_dropped_total",
+    "Venue messages dropped, by reason (malformed_json, unknown_shape, bad_field, "
+    "unknown_symbol, error_reply, ...).",
+    ["venue", "reason"],
+)
+FEED_RECONNECTS = Counter(
+    "hm_feed_reconnects_total", "Reconnections after a lost or silent connection.", ["venue"]
+)
+FEED_GAPS = Counter(
+    "hm_feed_sequence_gaps_total", "Gaps detected in a venue's message sequence.", ["venue"]
+)
+FEED_CONNECTED = Gauge(
+    "hm_feed_connected", "1 while the venue connection is subscribed, else 0.", ["venue"]
+)
+FEED_LAST_TICK = Gauge(
+    "hm_feed_last_tick_timestamp_seconds",
+    "Wall-clock time of the last tick received from a venue (age = time() - this).",
+    ["venue"],
+)
+
+BUS_PRODUCED = Counter("hm_bus_produced_total", "Records published to the bus.", ["topic"])
+BUS_PRODUCE_ERRORS = Counter(
+    "hm_bus_produce_errors_total", "Records the bus failed to accept.", ["topic"]
+)
+BUS_CONSUMED = Counter("hm_bus_consumed_total", "Records consumed from the bus.", ["topic"])
+BUS_CONSUMER_LAG = Gauge(
+    "hm_bus_consumer_lag_records",
+    "Records between the consumer's position and the end of the partition.",
+    ["topic", "partition"],
+)
