@@ -1,0 +1,1 @@
+"""harvest-monitor transport: ticks, venue feeds, the simulated exchange, the bus. No taxes here."""

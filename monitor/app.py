@@ -1,0 +1,286 @@
+"""Wiring: builds the stages each command runs and supervises them.
+
+    feeds --(ingest)--> bus topic hm.ticks --(detect)--> Detector --> sinks
+
+`run` runs both halves in one process (over the in-process bus unless Kafka is
+configured); `ingest` and `detect` run one half each over Kafka; `replay` feeds a tick
+file straight into the Detector in event time. Stages are supervised by a TaskGroup: a
+failing stage stops the process loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, TextIO
+
+import polars as pl
+
+from monitor import metrics
+from monitor.alerts.interface import AlertSink
+from monitor.alerts.jsonl import JsonLinesSink
+from monitor.alerts.kafka import BusSink
+from monitor.alerts.schema import Alert, encode_alert
+from monitor.detect import Detector, build_detector
+from monitor.settings import FeedSettings, Settings
+from streams.bus.factory import make_bus
+from streams.bus.interface import Bus, Consumer, Producer
+from streams.errors import TickFormatError
+from streams.feeds.binance import BinanceFeed
+from streams.feeds.interface import Feed, FeedConfig
+from streams.ticks import Tick, decode_tick, encode_tick, tick_key
+
+log = logging.getLogger(__name__)
+
+STATUS_EVERY_S = 5.0
+
+
+def feed_symbols(feed: FeedSettings, assets: Iterable[str]) -> tuple[str, ...]:
+    """The feed's symbols: as configured, else ASSET/<quote> for each portfolio asset."""
+    if feed.symbols:
+        return tuple(feed.symbols)
+    return tuple(f"{asset}/{feed.quote}" for asset in sorted(set(assets)) if asset != feed.quote)
+
+
+def build_feeds(settings: Settings, assets: Iterable[str], url_override: str = "") -> list[Feed]:
+    """One feed per `[[feeds]]` entry."""
+    asset_list = list(assets)
+    feeds: list[Feed] = []
+    for entry in settings.feeds:
+        config = FeedConfig(
+            venue=entry.venue,
+            symbols=feed_symbols(entry, asset_list),
+            url=url_override or entry.url,
+            kind=entry.kind,
+        )
+        feeds.append(BinanceFeed(config))
+    return feeds
+
+
+def build_sinks(settings: Settings, bus: Bus | None, *, stdout: IO[bytes] | None = None) -> list[AlertSink]:
+    """Alert sinks from `[alerts]`: stdout, a file, the bus topic (when Kafka is set)."""
+    sinks: list[AlertSink] = []
+    if settings.alerts.stdout:
+        sinks.append(JsonLinesSink(stream=stdout))
+    if settings.alerts.file:
+        sinks.append(JsonLinesSink(settings.alerts.file))
+    if bus is not None and settings.alerts.kafka and settings.kafka.bootstrap_servers:
+        sinks.append(BusSink(bus.producer(), settings.kafka.alerts_topic))
+    return sinks
+
+
+async def emit(sinks: Sequence[AlertSink], alerts: Sequence[Alert], recv_ns: int) -> None:
+    """Send alerts to every sink; one failing sink is counted and logged, others go on."""
+    if not alerts:
+        return
+    batch = [(alert, encode_alert(alert)) for alert in alerts]
+    for sink in sinks:
+        try:
+            await sink.send(batch)
+        except Exception as exc:  # a sink is a plug-in: its failure must not stop detection
+            metrics.SINK_ERRORS.labels(sink.name).inc(len(batch))
+            log.error("alert sink failed: %s", exc, extra={"sink": sink.name})
+    latency = max(0.0, (time.time_ns() - recv_ns) / 1e9)
+    for _ in alerts:
+        metrics.TICK_TO_ALERT.observe(latency)
+
+
+@dataclass
+class Counters:
+    """What the status line shows."""
+
+    ticks_in: int = 0
+    ticks_detected: int = 0
+    alerts: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+async def ingest_stage(feed: Feed, producer: Producer, topic: str, counters: Counters) -> None:
+    """Feed -> bus: every batch of ticks published keyed by base asset."""
+    async for batch in feed.batches():
+        await producer.publish_many(topic, [(tick_key(t), encode_tick(t)) for t in batch])
+        counters.ticks_in += len(batch)
+
+
+async def detect_stage(
+    consumer: Consumer,
+    detector: Detector,
+    sinks: Sequence[AlertSink],
+    counters: Counters,
+    *,
+    max_records: int,
+) -> None:
+    """Bus -> detection -> sinks; offsets are committed after the alerts are out."""
+    while True:
+        records = await consumer.get_batch(max_records, 0.5)
+        if not records:
+            continue
+        started = time.perf_counter()
+        for record in records:
+            try:
+                tick = decode_tick(record.value)
+            except TickFormatError as exc:
+                metrics.TICKS_REJECTED.labels("undecodable").inc()
+                log.warning(
+                    "undecodable tick skipped: %s", exc,
+                    extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+                )
+                continue
+            metrics.TICKS_PROCESSED.labels(tick.venue).inc()
+            alerts = detector.on_tick(tick)
+            if alerts:
+                await emit(sinks, alerts, tick.recv_ns)
+                counters.alerts += len(alerts)
+        counters.ticks_detected += len(records)
+        metrics.DETECT_BATCH.observe(time.perf_counter() - started)
+        await consumer.commit()
+
+
+def status_line(counters: Counters, detector: Detector | None, feeds: Sequence[Feed], window: tuple[float, int]) -> str:
+    """`ticks 1234 (246/s) | lots 342 | alerts 12 | binance subscribed ...`."""
+    now = time.monotonic()
+    then, ticks_then = window
+    rate = (counters.ticks_in + counters.ticks_detected - ticks_then) / max(now - then, 1e-9)
+    parts = [f"ticks in {counters.ticks_in} detected {counters.ticks_detected} ({rate:,.0f}/s)"]
+    if detector is not None:
+        parts.append(f"lots {detector.book.lot_count}")
+    parts.append(f"alerts {counters.alerts}")
+    for feed in feeds:
+        st = feed.status
+        dropped = sum(st.dropped.values())
+        age = f"{(time.time_ns() - st.last_tick_ns) / 1e9:.1f}s" if st.last_tick_ns else "-"
+        parts.append(
+            f"{st.venue} {st.state.value} age {age} reconnects {st.reconnects} dropped {dropped}"
+        )
+    return " | ".join(parts)
+
+
+async def status_stage(counters: Counters, detector: Detector | None, feeds: Sequence[Feed], out: TextIO) -> None:
+    """A one-line status on stderr every few seconds."""
+    window = (time.monotonic(), 0)
+    while True:
+        await asyncio.sleep(STATUS_EVERY_S)
+        out.write(f"[status] {status_line(counters, detector, feeds, window)}\n")
+        out.flush()
+        window = (time.monotonic(), counters.ticks_in + counters.ticks_detected)
+
+
+@dataclass
+class Pipeline:
+    """The stages of one process: which halves run is decided by `ingest` / `detect`."""
+
+    settings: Settings
+    bus: Bus
+    feeds: list[Feed]
+    detector: Detector | None
+    sinks: list[AlertSink]
+    counters: Counters = field(default_factory=Counters)
+    status_out: TextIO | None = sys.stderr
+
+    def health(self) -> dict[str, Any]:
+        """/healthz: ok while every feed is subscribed (or there are none)."""
+        feeds = {f.status.venue: f.status.state.value for f in self.feeds}
+        ok = all(state == "subscribed" for state in feeds.values()) or not feeds
+        return {
+            "ok": ok,
+            "feeds": feeds,
+            "ticks_in": self.counters.ticks_in,
+            "ticks_detected": self.counters.ticks_detected,
+            "alerts": self.counters.alerts,
+            "bus": self.bus.description,
+        }
+
+    async def run(self, until: Callable[[], Awaitable[None]]) -> None:
+        """Run the stages until `until()` returns, then stop everything in order."""
+        s = self.settings
+        await self.bus.ensure_topics([s.kafka.ticks_topic, s.kafka.alerts_topic])
+        server = metrics.MetricsServer(s.metrics.host, s.metrics.port, self.health) if s.metrics.port else None
+        async with contextlib.AsyncExitStack() as stack:
+            if server is not None:
+                await server.start()
+                stack.push_async_callback(server.stop)
+            producer = None
+            if self.feeds:
+                producer = self.bus.producer()
+                await producer.start()
+                stack.push_async_callback(producer.stop)
+            consumer = None
+            if self.detector is not None:
+                consumer = self.bus.consumer([s.kafka.ticks_topic], s.kafka.group_id)
+                await consumer.start()
+                stack.push_async_callback(consumer.stop)
+                for sink in self.sinks:
+                    await sink.start()
+                    stack.push_async_callback(sink.stop)
+            for feed in self.feeds:
+                await feed.start()
+                stack.push_async_callback(feed.stop)
+            await self._supervise(until, producer, consumer)
+
+    async def _supervise(
+        self, until: Callable[[], Awaitable[None]], producer: Producer | None, consumer: Consumer | None
+    ) -> None:
+        s = self.settings
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                if producer is not None:
+                    for feed in self.feeds:
+                        tasks.append(group.create_task(ingest_stage(feed, producer, s.kafka.ticks_topic, self.counters)))
+                if consumer is not None and self.detector is not None:
+                    tasks.append(group.create_task(detect_stage(
+                        consumer, self.detector, self.sinks, self.counters, max_records=s.kafka.fetch_max_records
+                    )))
+                if self.status_out is not None:
+                    tasks.append(group.create_task(status_stage(self.counters, self.detector, self.feeds, self.status_out)))
+                await until()
+                for task in tasks:
+                    task.cancel()
+        finally:
+            if producer is not None:
+                with contextlib.suppress(Exception):
+                    await producer.flush()
+
+
+def make_pipeline(
+    settings: Settings,
+    lots: pl.DataFrame,
+    *,
+    ingest: bool = True,
+    detect: bool = True,
+    feed_url: str = "",
+    status_out: TextIO | None = sys.stderr,
+    stdout: IO[bytes] | None = None,
+) -> Pipeline:
+    """Build (without starting) the pipeline for `run`, `ingest`, `detect` or `demo`."""
+    bus = make_bus(settings.kafka.bus_config())
+    assets = lots["asset"].unique().to_list()
+    feeds = build_feeds(settings, assets, feed_url) if ingest else []
+    detector = build_detector(settings, lots) if detect else None
+    sinks = build_sinks(settings, bus, stdout=stdout) if detect else []
+    return Pipeline(settings, bus, feeds, detector, sinks, status_out=status_out)
+
+
+async def replay(
+    settings: Settings, lots: pl.DataFrame, ticks: Iterable[Tick], sinks: Sequence[AlertSink]
+) -> Detector:
+    """Event-time replay: every tick through the Detector in file order, no wall clock."""
+    detector = build_detector(settings, lots, event_time=True)
+    for sink in sinks:
+        await sink.start()
+    try:
+        for tick in ticks:
+            alerts = detector.on_tick(tick)
+            if alerts:
+                batch = [(a, encode_alert(a)) for a in alerts]
+                for sink in sinks:
+                    await sink.send(batch)
+    finally:
+        for sink in sinks:
+            await sink.stop()
+    return detector

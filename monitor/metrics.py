@@ -1,0 +1,110 @@
+"""Detection and alert metrics, and the HTTP server for /metrics and /healthz.
+
+Transport metrics (feeds, bus) live in `streams.metrics`; everything is registered on
+prometheus-client's default registry and served together. docs/metrics.md lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+log = logging.getLogger(__name__)
+
+TICKS_PROCESSED = Counter(
+    "hm_detect_ticks_total", "Ticks taken off the bus by detection.", ["venue"]
+)
+TICKS_REJECTED = Counter(
+    "hm_detect_ticks_rejected_total",
+    "Ticks detection could not use, by reason (undecodable, unsupported_quote, bad_price).",
+    ["reason"],
+)
+LOTS_OPEN = Gauge("hm_lots_open", "Open tax lots in the book.")
+ALERTS_EMITTED = Counter("hm_alerts_emitted_total", "Harvest alerts emitted.", ["kind"])
+CROSSINGS_SUPPRESSED = Counter(
+    "hm_crossings_suppressed_total", "Lots that crossed again inside their cooldown."
+)
+INDEX_REBUILDS = Counter(
+    "hm_trigger_index_rebuilds_total", "Per-asset trigger index rebuilds (day changes, rules)."
+)
+TICK_TO_ALERT = Histogram(
+    "hm_tick_to_alert_seconds",
+    "From a tick's receive time to the emission of the alert it caused.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+DETECT_BATCH = Histogram(
+    "hm_detect_batch_seconds",
+    "Time to run detection over one batch of ticks from the bus.",
+    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
+)
+SINK_ERRORS = Counter("hm_alert_sink_errors_total", "Alerts a sink failed to write.", ["sink"])
+BUILD_INFO = Info("hm_build", "Version of harvest-monitor running.")
+START_TIME = Gauge("hm_start_time_seconds", "Unix time the process started.")
+
+
+class MetricsServer:
+    """Serves /metrics (Prometheus text) and /healthz (JSON) on a background thread."""
+
+    def __init__(self, host: str, port: int, health: Callable[[], dict[str, Any]]) -> None:
+        self._host = host
+        self._port = port
+        self._health = health
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1] if self._server else self._port
+
+    async def start(self) -> None:
+        health = self._health
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY))
+                elif path == "/healthz":
+                    status = health()
+                    code = 200 if status.get("ok") else 503
+                    self._send(code, "application/json", json.dumps(status).encode())
+                else:
+                    self._send(404, "text/plain", b"not found: try /metrics or /healthz\n")
+
+            def _send(self, code: int, ctype: str, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return  # scrapes every few seconds would flood the log
+
+        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        self._thread.start()
+        START_TIME.set(time.time())
+        log.info("metrics served", extra={"url": f"http://{self._host}:{self.port}/metrics"})
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -1,0 +1,158 @@
+"""Loading tax lots from a portfolio CSV into the lot frame the book is built on.
+
+Contract (ARCHITECTURE.md): `lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at`,
+cost basis being the lot's total in USD with fees; acquired_at an ISO 8601 date or
+datetime, UTC when no offset is given. Every bad row is reported as
+`file:line: field: what is wrong`, and any bad row stops the load: a portfolio that is
+half loaded would make every alert after it wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import polars as pl
+
+from monitor.errors import PortfolioError
+
+COLUMNS = ("lot_id", "account", "wallet", "asset", "quantity", "cost_basis_usd", "acquired_at")
+MONEY = pl.Decimal(38, 18)
+LOT_SCHEMA: dict[str, pl.DataType] = {
+    "lot_id": pl.String(),
+    "account": pl.String(),
+    "wallet": pl.String(),
+    "asset": pl.String(),
+    "quantity": MONEY,
+    "cost_basis_usd": MONEY,
+    "acquired_at": pl.Datetime("us", "UTC"),
+}
+MAX_REPORTED = 20  # errors listed before "... and N more"
+
+
+def empty_lots() -> pl.DataFrame:
+    """A lot frame with no rows and the canonical schema."""
+    return pl.DataFrame(schema=LOT_SCHEMA)
+
+
+def load_portfolio(path: str | Path) -> pl.DataFrame:
+    """Read and validate a portfolio CSV; raises PortfolioError listing every bad row."""
+    file = Path(path)
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            return parse_portfolio(handle, str(file))
+    except FileNotFoundError as exc:
+        raise PortfolioError(f"{file}: portfolio file not found") from exc
+
+
+def parse_portfolio(lines: Iterable[str], source: str) -> pl.DataFrame:
+    """Parse CSV text lines (header first) from `source` into the lot frame."""
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise PortfolioError(f"{source}:1: header: the file is empty; expected {','.join(COLUMNS)}")
+    names = [h.strip() for h in header]
+    missing = [c for c in COLUMNS if c not in names]
+    unknown = [c for c in names if c not in COLUMNS]
+    if missing or unknown:
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing)}" if missing else "",
+                f"unknown {', '.join(unknown)}" if unknown else "",
+            )
+            if part
+        )
+        raise PortfolioError(f"{source}:1: header: {detail}; expected {','.join(COLUMNS)}")
+    index = {name: names.index(name) for name in COLUMNS}
+    columns: dict[str, list[object]] = {c: [] for c in COLUMNS}
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(names):
+            errors.append(f"{source}:{line}: row: has {len(row)} fields, the header has {len(names)}")
+            continue
+        values, row_errors = _parse_row(row, index)
+        errors.extend(f"{source}:{line}: {field}: {msg}" for field, msg in row_errors)
+        lot_id = values.get("lot_id")
+        if isinstance(lot_id, str) and lot_id:
+            if lot_id in seen:
+                errors.append(
+                    f"{source}:{line}: lot_id: {lot_id!r} already used on line {seen[lot_id]}"
+                )
+            seen.setdefault(lot_id, line)
+        if not row_errors:
+            for name in COLUMNS:
+                columns[name].append(values[name])
+    if errors:
+        shown = errors[:MAX_REPORTED]
+        more = len(errors) - len(shown)
+        tail = [f"... and {more} more"] if more else []
+        raise PortfolioError("\n".join([f"{source}: {len(errors)} bad row(s)", *shown, *tail]))
+    return pl.DataFrame(columns, schema=LOT_SCHEMA)
+
+
+def _parse_row(row: list[str], index: dict[str, int]) -> tuple[dict[str, object], list[tuple[str, str]]]:
+    values: dict[str, object] = {}
+    errors: list[tuple[str, str]] = []
+    for name in ("lot_id", "account", "wallet", "asset"):
+        text = row[index[name]].strip()
+        if not text:
+            errors.append((name, "is empty"))
+        values[name] = text.upper() if name == "asset" else text
+    for name, allow_zero in (("quantity", False), ("cost_basis_usd", True)):
+        text = row[index[name]].strip()
+        try:
+            amount = parse_decimal(text)
+        except ValueError as exc:
+            errors.append((name, str(exc)))
+            continue
+        if amount < 0 or (amount == 0 and not allow_zero):
+            errors.append((name, f"{text!r} must be {'at least 0' if allow_zero else 'above 0'}"))
+        values[name] = amount
+    text = row[index["acquired_at"]].strip()
+    try:
+        values["acquired_at"] = parse_acquired_at(text)
+    except ValueError as exc:
+        errors.append(("acquired_at", str(exc)))
+    return values, errors
+
+
+def parse_decimal(text: str) -> Decimal:
+    """A plain decimal number (no exponent, no thousands separator) as an exact Decimal."""
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal number") from None
+    if not amount.is_finite() or "e" in text.lower():
+        raise ValueError(f"{text!r} is not a plain decimal number (write e.g. 0.0001)")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -18:
+        raise ValueError(f"{text!r} has more than 18 decimal places")
+    if abs(amount) >= Decimal(10) ** 20:
+        raise ValueError(f"{text!r} is too large")
+    return amount
+
+
+def parse_acquired_at(text: str) -> datetime:
+    """ISO 8601 date or datetime -> aware UTC datetime (naive values are UTC)."""
+    if not text:
+        raise ValueError("is empty; expected an ISO 8601 date or datetime, e.g. 2025-03-01")
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 date or datetime (e.g. 2025-03-01 or 2025-03-01T14:30:00Z)"
+        ) from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
