@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any, TextIO
 
 import polars as pl
+from streams.bus.factory import make_bus
+from streams.feeds.binance import BinanceFeed
 
 from monitor import metrics
 from monitor.alerts.interface import AlertSink
@@ -28,10 +30,8 @@ from monitor.alerts.kafka import BusSink
 from monitor.alerts.schema import Alert, encode_alert
 from monitor.detect import Detector, build_detector
 from monitor.settings import FeedSettings, Settings
-from streams.bus.factory import make_bus
 from streams.bus.interface import Bus, Consumer, Producer
 from streams.errors import TickFormatError
-from streams.feeds.binance import BinanceFeed
 from streams.feeds.interface import Feed, FeedConfig
 from streams.ticks import Tick, decode_tick, encode_tick, tick_key
 
@@ -62,7 +62,9 @@ def build_feeds(settings: Settings, assets: Iterable[str], url_override: str = "
     return feeds
 
 
-def build_sinks(settings: Settings, bus: Bus | None, *, stdout: IO[bytes] | None = None) -> list[AlertSink]:
+def build_sinks(
+    settings: Settings, bus: Bus | None, *, stdout: IO[bytes] | None = None
+) -> list[AlertSink]:
     """Alert sinks from `[alerts]`: stdout, a file, the bus topic (when Kafka is set)."""
     sinks: list[AlertSink] = []
     if settings.alerts.stdout:
@@ -127,8 +129,13 @@ async def detect_stage(
             except TickFormatError as exc:
                 metrics.TICKS_REJECTED.labels("undecodable").inc()
                 log.warning(
-                    "undecodable tick skipped: %s", exc,
-                    extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+                    "undecodable tick skipped: %s",
+                    exc,
+                    extra={
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                    },
                 )
                 continue
             metrics.TICKS_PROCESSED.labels(tick.venue).inc()
@@ -141,7 +148,9 @@ async def detect_stage(
         await consumer.commit()
 
 
-def status_line(counters: Counters, detector: Detector | None, feeds: Sequence[Feed], window: tuple[float, int]) -> str:
+def status_line(
+    counters: Counters, detector: Detector | None, feeds: Sequence[Feed], window: tuple[float, int]
+) -> str:
     """`ticks 1234 (246/s) | lots 342 | alerts 12 | binance subscribed ...`."""
     now = time.monotonic()
     then, ticks_then = window
@@ -160,7 +169,9 @@ def status_line(counters: Counters, detector: Detector | None, feeds: Sequence[F
     return " | ".join(parts)
 
 
-async def status_stage(counters: Counters, detector: Detector | None, feeds: Sequence[Feed], out: TextIO) -> None:
+async def status_stage(
+    counters: Counters, detector: Detector | None, feeds: Sequence[Feed], out: TextIO
+) -> None:
     """A one-line status on stderr every few seconds."""
     window = (time.monotonic(), 0)
     while True:
@@ -199,7 +210,11 @@ class Pipeline:
         """Run the stages until `until()` returns, then stop everything in order."""
         s = self.settings
         await self.bus.ensure_topics([s.kafka.ticks_topic, s.kafka.alerts_topic])
-        server = metrics.MetricsServer(s.metrics.host, s.metrics.port, self.health) if s.metrics.port else None
+        server = (
+            metrics.MetricsServer(s.metrics.host, s.metrics.port, self.health)
+            if s.metrics.port
+            else None
+        )
         async with contextlib.AsyncExitStack() as stack:
             if server is not None:
                 await server.start()
@@ -223,7 +238,10 @@ class Pipeline:
             await self._supervise(until, producer, consumer)
 
     async def _supervise(
-        self, until: Callable[[], Awaitable[None]], producer: Producer | None, consumer: Consumer | None
+        self,
+        until: Callable[[], Awaitable[None]],
+        producer: Producer | None,
+        consumer: Consumer | None,
     ) -> None:
         s = self.settings
         tasks: list[asyncio.Task[None]] = []
@@ -231,13 +249,29 @@ class Pipeline:
             async with asyncio.TaskGroup() as group:
                 if producer is not None:
                     for feed in self.feeds:
-                        tasks.append(group.create_task(ingest_stage(feed, producer, s.kafka.ticks_topic, self.counters)))
+                        tasks.append(
+                            group.create_task(
+                                ingest_stage(feed, producer, s.kafka.ticks_topic, self.counters)
+                            )
+                        )
                 if consumer is not None and self.detector is not None:
-                    tasks.append(group.create_task(detect_stage(
-                        consumer, self.detector, self.sinks, self.counters, max_records=s.kafka.fetch_max_records
-                    )))
+                    tasks.append(
+                        group.create_task(
+                            detect_stage(
+                                consumer,
+                                self.detector,
+                                self.sinks,
+                                self.counters,
+                                max_records=s.kafka.fetch_max_records,
+                            )
+                        )
+                    )
                 if self.status_out is not None:
-                    tasks.append(group.create_task(status_stage(self.counters, self.detector, self.feeds, self.status_out)))
+                    tasks.append(
+                        group.create_task(
+                            status_stage(self.counters, self.detector, self.feeds, self.status_out)
+                        )
+                    )
                 await until()
                 for task in tasks:
                     task.cancel()

@@ -84,7 +84,9 @@ class LotBook:
         acquired = lots["acquired_at"].dt.date().to_list()
         lt_day = _lt_days(acquired)
         groups = (
-            lots.select(pl.col("asset")).with_row_index("row").group_by("asset", maintain_order=True)
+            lots.select(pl.col("asset"))
+            .with_row_index("row")
+            .group_by("asset", maintain_order=True)
             .agg(pl.col("row"))
         )
         index: dict[str, AssetIndex] = {}
@@ -140,7 +142,7 @@ class LotBook:
 
     def lots_at(self, rows: I64) -> pl.DataFrame:
         """The lot rows (exact Decimal columns) for building an alert."""
-        return self.frame[rows.tolist()]
+        return self.frame.select(pl.all().gather(rows))
 
 
 def _lt_days(acquired: list[date]) -> I32:

@@ -28,13 +28,18 @@ def _fail(message: str) -> None:
 
 def _settings(config: str | None, **overrides: Any) -> Settings:
     try:
-        return load_settings(config, overrides={k: v for k, v in overrides.items() if v is not None})
+        return load_settings(
+            config, overrides={k: v for k, v in overrides.items() if v is not None}
+        )
     except MonitorError as exc:
         _fail(str(exc))
         raise  # unreachable: _fail exits
 
 
-def _run(coro: Callable[[Callable[[], Awaitable[None]]], Coroutine[Any, Any, None]], duration: float | None) -> None:
+def _run(
+    coro: Callable[[Callable[[], Awaitable[None]]], Coroutine[Any, Any, None]],
+    duration: float | None,
+) -> None:
     """Run `coro(until)` until Ctrl-C / SIGTERM or `duration` seconds, exiting 2 on a user error."""
 
     async def main() -> None:
@@ -55,10 +60,21 @@ def _run(coro: Callable[[Callable[[], Awaitable[None]]], Coroutine[Any, Any, Non
 
     try:
         asyncio.run(main())
-    except (MonitorError, StreamsError) as exc:
-        _fail(str(exc))
-    except* (MonitorError, StreamsError) as group:
-        _fail("; ".join(str(e) for e in group.exceptions))
+    except Exception as exc:
+        problems = _user_errors(exc)
+        if not problems:
+            raise
+        _fail("; ".join(str(e) for e in problems))
+
+
+def _user_errors(exc: BaseException) -> list[BaseException]:
+    """The configuration/input errors inside `exc` (stages fail inside exception groups)."""
+    if isinstance(exc, MonitorError | StreamsError):
+        return [exc]
+    if isinstance(exc, BaseExceptionGroup):
+        found = [e for sub in exc.exceptions for e in _user_errors(sub)]
+        return found if len(found) == len(exc.exceptions) else []
+    return []
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -76,12 +92,44 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
-@click.option("--seed", type=int, default=None, help="Seed of the simulated market (default 7): same seed, same prices.")
-@click.option("--config", "config", type=click.Path(dir_okay=False), default=None, help="TOML settings (default: built-in defaults).")
-@click.option("--portfolio", type=click.Path(dir_okay=False), default=None, help=f"Portfolio CSV (default {DEFAULT_PORTFOLIO}).")
-@click.option("--metrics-port", type=int, default=None, help="Port for /metrics and /healthz (default 9464; 0 = off).")
-def demo(duration: float | None, seed: int | None, config: str | None, portfolio: str | None, metrics_port: int | None) -> None:
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    help="Stop after this many seconds (default: until Ctrl-C).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of the simulated market (default 7): same seed, same prices.",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML settings (default: built-in defaults).",
+)
+@click.option(
+    "--portfolio",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=f"Portfolio CSV (default {DEFAULT_PORTFOLIO}).",
+)
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Port for /metrics and /healthz (default 9464; 0 = off).",
+)
+def demo(
+    duration: float | None,
+    seed: int | None,
+    config: str | None,
+    portfolio: str | None,
+    metrics_port: int | None,
+) -> None:
     """Offline demo: simulated exchange -> Binance feed -> bus -> detection -> alerts.
 
     Starts a simulated Binance-protocol exchange on loopback, subscribes to every
@@ -92,15 +140,27 @@ def demo(duration: float | None, seed: int | None, config: str | None, portfolio
     from monitor.demo import run_demo
 
     settings = _settings(
-        config, **{"simulator.seed": seed, "metrics.port": metrics_port, "portfolio.path": portfolio}
+        config,
+        **{"simulator.seed": seed, "metrics.port": metrics_port, "portfolio.path": portfolio},
     )
     setup_logging(settings.log.level, settings.log.format)
     _run(lambda until: run_demo(settings, until), duration)
 
 
 @main.command()
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), required=True, help="TOML settings.")
-@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: run until stopped).")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="TOML settings.",
+)
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    help="Stop after this many seconds (default: run until stopped).",
+)
 def run(config: str, duration: float | None) -> None:
     """The daemon: live exchange feeds -> bus -> detection -> alerts, in one process.
 
@@ -110,7 +170,13 @@ def run(config: str, duration: float | None) -> None:
 
 
 @main.command()
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), required=True, help="TOML settings.")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="TOML settings.",
+)
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 def ingest(config: str, duration: float | None) -> None:
     """Feeds -> Kafka only (the ingest role; needs [kafka] bootstrap_servers)."""
@@ -118,7 +184,13 @@ def ingest(config: str, duration: float | None) -> None:
 
 
 @main.command()
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), required=True, help="TOML settings.")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="TOML settings.",
+)
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 def detect(config: str, duration: float | None) -> None:
     """Kafka -> detection -> alerts only (the detect role; needs [kafka] bootstrap_servers)."""
@@ -143,10 +215,31 @@ def _serve(config: str, duration: float | None, *, ingest: bool, detect: bool) -
 
 
 @main.command()
-@click.option("--portfolio", type=click.Path(exists=True, dir_okay=False), required=True, help="Portfolio CSV.")
-@click.option("--ticks", type=click.Path(exists=True, dir_okay=False), required=True, help="Tick JSON lines, in event-time order.")
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False), default=None, help="TOML settings.")
-@click.option("--alerts-out", type=click.Path(dir_okay=False), default=None, help="Write alerts here instead of stdout.")
+@click.option(
+    "--portfolio",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="Portfolio CSV.",
+)
+@click.option(
+    "--ticks",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="Tick JSON lines, in event-time order.",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="TOML settings.",
+)
+@click.option(
+    "--alerts-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write alerts here instead of stdout.",
+)
 def replay(portfolio: str, ticks: str, config: str | None, alerts_out: str | None) -> None:
     """Event-time replay of a tick file: the same inputs give byte-identical alerts.
 
@@ -160,7 +253,9 @@ def replay(portfolio: str, ticks: str, config: str | None, alerts_out: str | Non
     from streams.feeds.replay import ReplayStats, read_ticks
 
     settings = _settings(config)
-    setup_logging(settings.log.level, "text" if settings.log.format == "auto" else settings.log.format)
+    setup_logging(
+        settings.log.level, "text" if settings.log.format == "auto" else settings.log.format
+    )
     try:
         lots = load_portfolio(portfolio)
     except MonitorError as exc:
@@ -171,9 +266,10 @@ def replay(portfolio: str, ticks: str, config: str | None, alerts_out: str | Non
     sink = JsonLinesSink(alerts_out) if alerts_out else JsonLinesSink()
     stats = ReplayStats()
     detector = asyncio.run(run_replay(settings, lots, read_ticks(ticks, stats), [sink]))
+    target = f" -> {alerts_out}" if alerts_out else ""
     click.echo(
-        f"replayed {stats.ticks} ticks ({len(stats.rejected)} rejected) over {detector.book.lot_count} lots: "
-        f"{detector.alerts_emitted} alerts" + (f" -> {alerts_out}" if alerts_out else ""),
+        f"replayed {stats.ticks} ticks ({len(stats.rejected)} rejected) "
+        f"over {detector.book.lot_count} lots: {detector.alerts_emitted} alerts{target}",
         err=True,
     )
 

@@ -80,7 +80,13 @@ class Detector:
             return []
         emitted_at = self._clock(tick)
         alerts = [
-            to_alert(p, venue=tick.venue, symbol=tick.symbol, tick_ts_ms=tick.ts_ms, emitted_at=emitted_at)
+            to_alert(
+                p,
+                venue=tick.venue,
+                symbol=tick.symbol,
+                tick_ts_ms=tick.ts_ms,
+                emitted_at=emitted_at,
+            )
             for p in propose(self.book, crossing, priced.usd, tick.ts_ms, self.values)
         ]
         self.alerts_emitted += len(alerts)

@@ -123,8 +123,13 @@ def to_alert(
     price = plain(proposal.price)
     return Alert(
         alert_id=alert_id(
-            "harvest", proposal.account, proposal.wallet, proposal.asset,
-            ",".join(proposal.lot_ids), price, tick_ts,
+            "harvest",
+            proposal.account,
+            proposal.wallet,
+            proposal.asset,
+            ",".join(proposal.lot_ids),
+            price,
+            tick_ts,
         ),
         account=proposal.account,
         wallet=proposal.wallet,

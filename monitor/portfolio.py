@@ -76,7 +76,9 @@ def parse_portfolio(lines: Iterable[str], source: str) -> pl.DataFrame:
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) != len(names):
-            errors.append(f"{source}:{line}: row: has {len(row)} fields, the header has {len(names)}")
+            errors.append(
+                f"{source}:{line}: row: has {len(row)} fields, the header has {len(names)}"
+            )
             continue
         values, row_errors = _parse_row(row, index)
         errors.extend(f"{source}:{line}: {field}: {msg}" for field, msg in row_errors)
@@ -98,7 +100,9 @@ def parse_portfolio(lines: Iterable[str], source: str) -> pl.DataFrame:
     return pl.DataFrame(columns, schema=LOT_SCHEMA)
 
 
-def _parse_row(row: list[str], index: dict[str, int]) -> tuple[dict[str, object], list[tuple[str, str]]]:
+def _parse_row(
+    row: list[str], index: dict[str, int]
+) -> tuple[dict[str, object], list[tuple[str, str]]]:
     values: dict[str, object] = {}
     errors: list[tuple[str, str]] = []
     for name in ("lot_id", "account", "wallet", "asset"):
@@ -151,7 +155,8 @@ def parse_acquired_at(text: str) -> datetime:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
-            f"{text!r} is not an ISO 8601 date or datetime (e.g. 2025-03-01 or 2025-03-01T14:30:00Z)"
+            f"{text!r} is not an ISO 8601 date or datetime "
+            "(e.g. 2025-03-01 or 2025-03-01T14:30:00Z)"
         ) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)

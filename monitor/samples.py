@@ -24,7 +24,9 @@ ACCOUNTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def sample_portfolio(lots: int, *, seed: int = 2026, as_of: date = date(2026, 11, 1)) -> pl.DataFrame:
+def sample_portfolio(
+    lots: int, *, seed: int = 2026, as_of: date = date(2026, 11, 1)
+) -> pl.DataFrame:
     """`lots` synthetic tax lots over 3 accounts, 9 wallets and the 24 simulated assets."""
     rng = np.random.default_rng(seed)
     weights = np.array([1.0 / (1 + i) ** 0.6 for i in range(len(UNIVERSE))])

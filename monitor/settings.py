@@ -35,7 +35,9 @@ class FeedSettings(_Section):
     venue: Literal["binance"] = "binance"
     kind: Literal["native"] = "native"
     url: str = ""  # empty: the venue's public endpoint
-    symbols: list[str] = Field(default_factory=list)  # empty: ASSET/<quote> for each portfolio asset
+    symbols: list[str] = Field(
+        default_factory=list
+    )  # empty: ASSET/<quote> for each portfolio asset
     quote: str = "USDT"  # quote currency used when symbols are derived from the portfolio
 
     @field_validator("symbols")

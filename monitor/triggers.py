@@ -51,7 +51,9 @@ def trigger_prices(qty: F64, unit_basis: F64, rate: F64, rules: TriggerRules) ->
     return result
 
 
-def is_harvestable(q: float, unit_basis: float, rate: float, price: float, rules: TriggerRules) -> bool:
+def is_harvestable(
+    q: float, unit_basis: float, rate: float, price: float, rules: TriggerRules
+) -> bool:
     """The three rules evaluated directly at `price` (the reference the index must match)."""
     loss = q * (unit_basis - price)
     net = rate * loss - rules.cost_rate * q * price

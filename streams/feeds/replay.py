@@ -56,7 +56,9 @@ def parse_line(raw: bytes | str) -> Tick:
     ts_ms = parse_ts(line.ts)
     bid = None if line.bid is None else _number("bid", line.bid)
     ask = None if line.ask is None else _number("ask", line.ask)
-    return Tick(line.venue, f"{base}/{quote}", base, quote, price, ts_ms, ts_ms * 1_000_000, bid, ask)
+    return Tick(
+        line.venue, f"{base}/{quote}", base, quote, price, ts_ms, ts_ms * 1_000_000, bid, ask
+    )
 
 
 def _number(name: str, value: float | str) -> float:
@@ -80,7 +82,9 @@ def read_ticks(path: str | Path, stats: ReplayStats | None = None) -> Iterator[T
                 message = f"{file}:{number}: {exc}"
                 stats.rejected.append(message)
                 FEED_DROPPED.labels("replay", "bad_line").inc()
-                log.warning("replay line rejected: %s", message, extra={"file": str(file), "line": number})
+                log.warning(
+                    "replay line rejected: %s", message, extra={"file": str(file), "line": number}
+                )
                 continue
             stats.ticks += 1
             FEED_TICKS.labels("replay").inc()

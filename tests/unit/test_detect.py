@@ -50,11 +50,18 @@ def test_crossing_lots_of_one_wallet_make_one_alert_with_exact_amounts(detector)
     by_account = {a.account: a for a in alerts}
     a = by_account["acct-a"]
     assert (a.lot_ids, a.quantity, a.cost_basis_usd, a.proceeds_usd) == (
-        ["A1", "A2"], "3", "160000.00", "141000.00"
+        ["A1", "A2"],
+        "3",
+        "160000.00",
+        "141000.00",
     )
     # A1 loss 6,000 short at 37% = 2,220; A2 loss 13,000 long at 20% = 2,600.
     # Cost: 0.003 * 141,000 = 423. Net 4,820 - 423 = 4,397.
-    assert (a.loss_usd, a.short_term_loss_usd, a.long_term_loss_usd) == ("19000.00", "6000.00", "13000.00")
+    assert (a.loss_usd, a.short_term_loss_usd, a.long_term_loss_usd) == (
+        "19000.00",
+        "6000.00",
+        "13000.00",
+    )
     assert (a.tax_savings_usd, a.cost_usd, a.net_benefit_usd) == ("4820.00", "423.00", "4397.00")
     assert by_account["acct-b"].lot_ids == ["B1"]
 
@@ -87,7 +94,9 @@ def test_lot_turning_long_term_changes_its_trigger() -> None:
     s = load_settings(overrides={"harvest.min_loss_pct": 0.0, "harvest.min_loss_usd": 0.0})
     short = build_detector(s, lots, event_time=True)
     long = build_detector(s, lots, event_time=True)
-    assert [a.lot_ids for a in short.on_tick(tick(3_950.0, "2027-05-05T23:59:59", "ETH"))] == [["E1"]]
+    assert [a.lot_ids for a in short.on_tick(tick(3_950.0, "2027-05-05T23:59:59", "ETH"))] == [
+        ["E1"]
+    ]
     assert long.on_tick(tick(3_950.0, "2027-05-06T00:00:00", "ETH")) == []
 
 
@@ -95,7 +104,10 @@ def test_index_is_rebuilt_when_the_day_passes_a_lot_anniversary() -> None:
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
     s = load_settings(overrides={"harvest.min_loss_pct": 0.0, "harvest.min_loss_usd": 0.0})
     detector = build_detector(s, lots, event_time=True)
-    assert detector.on_tick(tick(3_950.0, "2027-05-05T12:00:00", "ETH"))[0].short_term_loss_usd == "500.00"
+    assert (
+        detector.on_tick(tick(3_950.0, "2027-05-05T12:00:00", "ETH"))[0].short_term_loss_usd
+        == "500.00"
+    )
     detector.on_tick(tick(5_000.0, "2027-05-05T13:00:00", "ETH"))  # re-arm
     late = detector.on_tick(tick(3_900.0, "2027-05-06T14:00:00", "ETH"))
     assert (late[0].short_term_loss_usd, late[0].long_term_loss_usd) == ("0.00", "1000.00")
@@ -126,7 +138,9 @@ RULES = TriggerRules(100.0, 0.05, 25.0, 0.003, 0.37, 0.20)
     ),
     price=st.floats(1.0, 150_000.0),
 )
-def test_index_fires_exactly_the_harvestable_lots(lots: list[tuple[float, float]], price: float) -> None:
+def test_index_fires_exactly_the_harvestable_lots(
+    lots: list[tuple[float, float]], price: float
+) -> None:
     """First tick on a fresh book: fired lots == lots the direct rules call harvestable."""
     text = "lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at\n" + "".join(
         f"L{i},a,w,BTC,{q:.8f},{b:.2f},2026-01-01\n" for i, (q, b) in enumerate(lots)
@@ -145,7 +159,9 @@ def test_index_fires_exactly_the_harvestable_lots(lots: list[tuple[float, float]
         if is_harvestable(qty[i], unit, 0.37, price, RULES):
             expected.add(i)
     ties = {
-        i for i in range(frame.height)
-        if abs(book.trigger_of("BTC")[1][np.where(book.trigger_of("BTC")[0] == i)[0][0]] - price) < 1e-6 * price
+        i
+        for i in range(frame.height)
+        if abs(book.trigger_of("BTC")[1][np.where(book.trigger_of("BTC")[0] == i)[0][0]] - price)
+        < 1e-6 * price
     }
     assert fired - ties == expected - ties

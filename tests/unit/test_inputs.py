@@ -25,7 +25,9 @@ def test_good_rows_load_exactly() -> None:
     frame = load(HEADER + "L1,a,w,btc,0.123456789012345678,1000.10,2025-03-01T10:00:00+02:00\n")
     row = frame.row(0, named=True)
     assert (row["asset"], row["quantity"], row["cost_basis_usd"]) == (
-        "BTC", Decimal("0.123456789012345678"), Decimal("1000.1")
+        "BTC",
+        Decimal("0.123456789012345678"),
+        Decimal("1000.1"),
     )
     assert row["acquired_at"].isoformat() == "2025-03-01T08:00:00+00:00"
 
@@ -36,7 +38,10 @@ def test_good_rows_load_exactly() -> None:
         ("L1,a,w,BTC,abc,100,2025-01-01", "p.csv:2: quantity: 'abc' is not a decimal number"),
         ("L1,a,w,BTC,0,100,2025-01-01", "p.csv:2: quantity: '0' must be above 0"),
         ("L1,a,w,BTC,1,-5,2025-01-01", "p.csv:2: cost_basis_usd: '-5' must be at least 0"),
-        ("L1,a,w,BTC,1,1e3,2025-01-01", "p.csv:2: cost_basis_usd: '1e3' is not a plain decimal number"),
+        (
+            "L1,a,w,BTC,1,1e3,2025-01-01",
+            "p.csv:2: cost_basis_usd: '1e3' is not a plain decimal number",
+        ),
         ("L1,a,w,BTC,1,100,01/02/2025", "p.csv:2: acquired_at: '01/02/2025' is not an ISO 8601"),
         ("L1,,w,BTC,1,100,2025-01-01", "p.csv:2: account: is empty"),
         ("L1,a,w,BTC,1,100", "p.csv:2: row: has 6 fields, the header has 7"),
@@ -49,7 +54,10 @@ def test_bad_row_names_file_line_and_field(row: str, message: str) -> None:
 
 
 def test_every_bad_row_is_reported_with_its_own_line() -> None:
-    text = HEADER + "L1,a,w,BTC,1,100,2025-01-01\nL2,a,w,BTC,x,100,2025-01-01\n\nL3,a,w,BTC,1,y,2025-01-01\n"
+    text = (
+        HEADER
+        + "L1,a,w,BTC,1,100,2025-01-01\nL2,a,w,BTC,x,100,2025-01-01\n\nL3,a,w,BTC,1,y,2025-01-01\n"
+    )
     with pytest.raises(PortfolioError) as err:
         load(text)
     assert "p.csv:3: quantity" in str(err.value) and "p.csv:5: cost_basis_usd" in str(err.value)
@@ -61,7 +69,9 @@ def test_duplicate_lot_id_points_at_first_use() -> None:
 
 
 def test_wrong_header_lists_missing_and_unknown_columns() -> None:
-    with pytest.raises(PortfolioError, match=r"p.csv:1: header: missing acquired_at; unknown bought"):
+    with pytest.raises(
+        PortfolioError, match=r"p.csv:1: header: missing acquired_at; unknown bought"
+    ):
         load("lot_id,account,wallet,asset,quantity,cost_basis_usd,bought\n")
 
 
@@ -108,7 +118,9 @@ def test_invalid_toml_is_reported_with_file(tmp_path: Path) -> None:
 
 
 def test_replay_line_accepts_iso_and_epoch_ms() -> None:
-    iso = parse_line('{"venue":"binance","symbol":"BTC/USDT","price":43000.5,"ts":"2026-03-01T12:00:00.123Z"}')
+    iso = parse_line(
+        '{"venue":"binance","symbol":"BTC/USDT","price":43000.5,"ts":"2026-03-01T12:00:00.123Z"}'
+    )
     ms = parse_line(b'{"venue":"binance","symbol":"BTC/USDT","price":"43000.5","ts":1772366400123}')
     assert iso == ms and iso.ts_ms == 1772366400123 and iso.base == "BTC"
 

@@ -23,7 +23,9 @@ RULES = TriggerRules(
 
 
 def one(q: float, basis_total: float, rate: float, rules: TriggerRules = RULES) -> float:
-    return float(trigger_prices(np.array([q]), np.array([basis_total / q]), np.array([rate]), rules)[0])
+    return float(
+        trigger_prices(np.array([q]), np.array([basis_total / q]), np.array([rate]), rules)[0]
+    )
 
 
 @pytest.mark.parametrize(
@@ -33,11 +35,13 @@ def one(q: float, basis_total: float, rate: float, rules: TriggerRules = RULES) 
         (2.0, 100_000.0, 0.37, 47_500.0, "pct"),
         # B = 1,000 long-term: by_loss 900; by_pct 950; by_net (200 - 25)/0.203 = 862.0690
         (1.0, 1_000.0, 0.20, 175.0 / 0.203, "net"),
-        # B = 10 on 50 units: by_loss 10 - 2 = 8; by_pct 9.5; by_net (0.37*500-25)/(50*0.373) = 8.579
+        # B = 10, 50 units: by_loss 10 - 2 = 8; by_pct 9.5; by_net (0.37*500-25)/(50*0.373) = 8.58
         (50.0, 500.0, 0.37, 8.0, "loss"),
     ],
 )
-def test_trigger_is_the_tightest_rule(q: float, basis: float, rate: float, expected: float, binding: str) -> None:
+def test_trigger_is_the_tightest_rule(
+    q: float, basis: float, rate: float, expected: float, binding: str
+) -> None:
     assert one(q, basis, rate) == pytest.approx(expected, rel=1e-12), binding
 
 
@@ -71,10 +75,14 @@ def test_long_term_from_day_after_anniversary(acquired: date, first_long_term_da
     rate=st.sampled_from([0.20, 0.37]),
     ratio=st.floats(0.01, 1.5),
 )
-def test_trigger_agrees_with_direct_rules(q: float, unit_basis: float, rate: float, ratio: float) -> None:
+def test_trigger_agrees_with_direct_rules(
+    q: float, unit_basis: float, rate: float, ratio: float
+) -> None:
     """At any price (away from float ties) trigger >= price exactly when the rules hold."""
     price = unit_basis * ratio
-    trigger = float(trigger_prices(np.array([q]), np.array([unit_basis]), np.array([rate]), RULES)[0])
+    trigger = float(
+        trigger_prices(np.array([q]), np.array([unit_basis]), np.array([rate]), RULES)[0]
+    )
     if abs(trigger - price) <= 1e-9 * max(1.0, price):
         return  # a tie within float error: either answer is acceptable
     assert (trigger >= price) == is_harvestable(q, unit_basis, rate, price, RULES)
