@@ -1,0 +1,16 @@
+"""Picks the bus transport from configuration: Kafka when bootstrap servers are set."""
+
+from __future__ import annotations
+
+from streams.bus.interface import Bus, BusConfig
+
+
+def make_bus(config: BusConfig) -> Bus:
+    """A KafkaBus when `config.bootstrap_servers` is set, else the in-process MemoryBus."""
+    if config.bootstrap_servers.strip():
+        from streams.bus.kafka import KafkaBus  # aiokafka is only imported when used
+
+        return KafkaBus(config)
+    from streams.bus.memory import MemoryBus
+
+    return MemoryBus(config)
