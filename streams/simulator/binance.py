@@ -1,0 +1,401 @@
+"""A simulated Binance spot market-data websocket on loopback, for the demo, tests and benchmarks.
+
+It speaks the documented protocol (see /work/shared/reference/exchange-feeds.md): raw
+`/ws/<stream>` and combined `/stream?streams=a/b` paths, live `SUBSCRIBE`,
+`UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`/`GET_PROPERTY` (`combined`), Binance's
+error replies, a 5 requests/s and 1024 streams per connection limit, and ping frames.
+Streams: `<id>@trade`, `@aggTrade`, `@miniTicker` (what ccxt's `watch_ticker` uses),
+`@bookTicker`. Every `tick_interval_ms` the price paths advance one step (for all
+symbols) and every subscribed stream gets one event. Quotes USDT, USDC, USD, FDUSD are
+priced as USD; a quote that is itself a simulated asset (e.g. ETH/BTC) is a cross rate.
+Event and trade times are the wall clock in ms unless a `clock` is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from streams.simulator.control import (
+    ControlError,
+    ControlRequest,
+    check_property,
+    check_stream_names,
+    encode_result,
+    parse_control,
+    valid_stream_name,
+)
+from streams.simulator.prices import Listing, PricePaths, QuoteBoard
+from streams.simulator.server import LoopbackServer, RequestRate, run_paced
+from streams.simulator.universe import UNIVERSE, SimAsset
+
+__all__ = ["STREAM_KINDS", "BinanceSimulator", "SubscribeRecord"]
+
+log = logging.getLogger(__name__)
+
+STREAM_KINDS = ("trade", "aggTrade", "miniTicker", "bookTicker")
+MAX_STREAMS = 1024  # per connection, as on Binance
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# Binance's field names and order; `name=` keeps single-letter keys ruff would flag.
+class _Trade(msgspec.Struct):
+    e: str
+    E: int
+    s: str
+    t: int
+    p: str
+    q: str
+    T: int
+    m: bool
+    M: bool
+
+
+class _AggTrade(msgspec.Struct):
+    e: str
+    E: int
+    s: str
+    a: int
+    p: str
+    q: str
+    f: int
+    last: int = msgspec.field(name="l")
+    T: int = 0
+    m: bool = False
+    M: bool = True
+
+
+class _MiniTicker(msgspec.Struct):
+    e: str
+    E: int
+    s: str
+    c: str
+    o: str
+    h: str
+    low: str = msgspec.field(name="l")
+    v: str = "0"
+    q: str = "0"
+
+
+class _BookTicker(msgspec.Struct):
+    u: int
+    s: str
+    b: str
+    B: str
+    a: str
+    A: str
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeRecord:
+    """One SUBSCRIBE request as received: connection serial (from 1), params, time.monotonic()."""
+
+    connection: int
+    params: tuple[str, ...]
+    at: float
+
+
+@dataclass(slots=True)
+class _Stream:
+    name: str
+    kind: str
+    listing: int  # index into the quote board
+    prefix: bytes  # combined-envelope opening: {"stream":"<name>","data":
+
+
+@dataclass(slots=True)
+class _Client:
+    ws: ServerConnection
+    serial: int
+    combined: bool
+    streams: dict[str, _Stream | None] = field(default_factory=dict)  # None: no such market
+    rate: RequestRate = field(default_factory=RequestRate)
+
+    def plan(self) -> list[_Stream]:
+        return [s for s in self.streams.values() if s is not None]
+
+
+class BinanceSimulator:
+    """Simulated Binance spot market data for unified `symbols` (e.g. 'BTC/USDT').
+
+    `start()` binds `host:port` (port 0: a free one); `url` is then the base URL to give a
+    feed. Usable as `async with`. Fault injection for tests: `drop_connections()`,
+    `send_raw()`, `stall()`, `set_price()`.
+    """
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        seed: int = 7,
+        tick_interval_ms: float = 50.0,
+        seconds_per_step: float = 60.0,
+        volatility_scale: float = 1.0,
+        *,
+        assets: Sequence[SimAsset] = UNIVERSE,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 60.0,
+        max_requests_per_s: int | None = 5,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        if tick_interval_ms < 0:
+            raise ValueError("tick_interval_ms must be >= 0 (0: as fast as clients read)")
+        self.paths = PricePaths(assets, seed, seconds_per_step, volatility_scale)
+        self.board = QuoteBoard(self.paths, symbols, seed)
+        self._by_stream_id = {x.stream_id: i for i, x in enumerate(self.board.listings)}
+        self._interval_s = tick_interval_ms / 1000.0
+        self._max_requests = max_requests_per_s
+        self._clock = clock or _wall_clock_ms
+        self._server = LoopbackServer(
+            self._serve_client,
+            host=host,
+            port=port,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            process_request=self._check_path,
+        )
+        self._clients: dict[ServerConnection, _Client] = {}
+        self._streaming = asyncio.Event()  # set while some client has a live stream
+        self._pacer: asyncio.Task[None] | None = None
+        self._cache: dict[str, bytes] = {}
+        self._event_ms = 0
+        self.subscribe_log: list[SubscribeRecord] = []
+        self.messages_sent = 0
+
+    # Lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen and start the market clock."""
+        await self._server.start()
+        self._pacer = asyncio.create_task(
+            run_paced(self._interval_s, self._step, self._ready), name="binance-sim-pacer"
+        )
+        log.info(
+            "simulated binance listening",
+            extra={"venue": "binance", "url": self.url, "symbols": len(self.board.listings)},
+        )
+
+    async def stop(self) -> None:
+        """Stop the clock and close every connection."""
+        pacer, self._pacer = self._pacer, None
+        if pacer is not None:
+            pacer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pacer
+        await self._server.stop()
+
+    async def __aenter__(self) -> BinanceSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. `ws://127.0.0.1:PORT` (append `/ws/...` or `/stream?...`)."""
+        return self._server.url
+
+    # Observation and fault injection -------------------------------------------------------
+
+    @property
+    def connections_total(self) -> int:
+        """Connections accepted since start."""
+        return self._server.connections_total
+
+    @property
+    def connections_open(self) -> int:
+        """Connections open now."""
+        return len(self._clients)
+
+    @property
+    def subscribe_requests(self) -> int:
+        """SUBSCRIBE requests received since start."""
+        return len(self.subscribe_log)
+
+    def subscriptions(self) -> list[tuple[str, ...]]:
+        """The streams of each open connection, in subscription order."""
+        return [tuple(c.streams) for c in self._clients.values()]
+
+    def last_prices(self) -> dict[str, float]:
+        """The last price sent per unified symbol (as parsed back from its string)."""
+        return self.board.last_prices()
+
+    def set_price(self, base: str, usd: float) -> None:
+        """Move `base` to `usd` now; the next step continues from there."""
+        self.paths.set_price(base, usd)
+
+    def drop_connections(self) -> int:
+        """Cut every connection abruptly; returns how many."""
+        return self._server.drop_connections()
+
+    def send_raw(self, data: str | bytes) -> int:
+        """Send one text frame of `data` to every client; returns how many."""
+        return self._server.send_raw(data)
+
+    def stall(self, seconds: float) -> None:
+        """Send nothing (no events, no replies) for `seconds`; connections stay open."""
+        self._server.stall(seconds)
+
+    def resume(self) -> None:
+        """End a stall now."""
+        self._server.resume()
+
+    # Connections and requests ------------------------------------------------------------
+
+    def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path.rstrip("/")
+        if path == "/ws" or path.startswith("/ws/") or path == "/stream":
+            return None
+        return connection.respond(HTTPStatus.NOT_FOUND, "Not found: use /ws/<stream> or /stream\n")
+
+    async def _serve_client(self, ws: ServerConnection) -> None:
+        url = urlsplit(ws.request.path if ws.request else "/ws")
+        combined = url.path.rstrip("/") == "/stream"
+        names = parse_qs(url.query).get("streams", [""])[0] if combined else url.path[4:]
+        rate = RequestRate(self._max_requests)
+        client = _Client(ws, self._server.connections_total, combined, rate=rate)
+        for name in filter(None, names.split("/")):
+            if valid_stream_name(name, STREAM_KINDS):
+                client.streams[name] = self._resolve(name)
+        self._clients[ws] = client
+        self._update_streaming()
+        try:
+            async for raw in ws:
+                if client.rate.exceeded():
+                    await ws.close(1008, "Too many requests")
+                    return
+                await self._server.wait_unstalled()
+                await ws.send(self._answer(client, raw), text=True)
+        except ConnectionClosed:
+            pass
+        finally:
+            del self._clients[ws]
+            self._update_streaming()
+
+    def _answer(self, client: _Client, raw: str | bytes) -> bytes:
+        try:
+            request = parse_control(raw)
+            result = self._execute(client, request)
+        except ControlError as exc:
+            return exc.reply()
+        return encode_result(result, request.id)
+
+    def _execute(self, client: _Client, request: ControlRequest) -> Any:
+        if request.method == "LIST_SUBSCRIPTIONS":
+            return list(client.streams)
+        if request.method in ("SET_PROPERTY", "GET_PROPERTY"):
+            value = check_property(request)
+            if value is None:
+                return client.combined
+            client.combined = value
+            return None
+        names = check_stream_names(request, STREAM_KINDS)
+        if request.method == "UNSUBSCRIBE":
+            for name in names:
+                client.streams.pop(name, None)
+        else:
+            record = SubscribeRecord(client.serial, tuple(names), time.monotonic())
+            self.subscribe_log.append(record)
+            if len(client.streams.keys() | set(names)) > MAX_STREAMS:
+                raise ControlError(4, "Too many subscriptions", request.id)
+            for name in names:
+                client.streams.setdefault(name, self._resolve(name))
+        self._update_streaming()
+        return None
+
+    def _resolve(self, name: str) -> _Stream | None:
+        stream_id, _, kind = name.partition("@")
+        listing = self._by_stream_id.get(stream_id)
+        if listing is None:
+            return None  # Binance accepts it and sends nothing
+        return _Stream(name, kind, listing, b'{"stream":"' + name.encode() + b'","data":')
+
+    def _update_streaming(self) -> None:
+        if any(s is not None for c in self._clients.values() for s in c.streams.values()):
+            self._streaming.set()
+        else:
+            self._streaming.clear()
+
+    # The market clock ----------------------------------------------------------------------
+
+    async def _ready(self) -> None:
+        await self._server.wait_unstalled()
+        if self._interval_s <= 0:  # max rate: do not spin without anyone listening
+            await self._streaming.wait()
+
+    async def _step(self) -> None:
+        self.board.step()
+        self._event_ms = self._clock()
+        self._cache.clear()
+        for client in list(self._clients.values()):
+            plan = client.plan()
+            if not plan:
+                continue
+            messages = [self._message(s, client.combined) for s in plan]
+            ws = client.ws
+            for message in messages[:-1]:
+                broadcast((ws,), message, text=True)
+            try:
+                await ws.send(messages[-1], text=True)  # waits when the client reads slowly
+            except ConnectionClosed:
+                continue
+            self.messages_sent += len(messages)
+
+    def _message(self, stream: _Stream, combined: bool) -> bytes:
+        payload = self._cache.get(stream.name)
+        if payload is None:
+            payload = self._cache[stream.name] = self._event(stream)
+        return stream.prefix + payload + b"}" if combined else payload
+
+    def _event(self, stream: _Stream) -> bytes:
+        board, i, now = self.board, stream.listing, self._event_ms
+        x: Listing = board.listings[i]
+        sym, price, qty, tid = (
+            x.exchange_id,
+            board.price_str(i),
+            board.qty_str(i),
+            board.trade_id(i),
+        )
+        if stream.kind == "trade":
+            return _encode(
+                _Trade("trade", now, sym, tid, price, qty, now, board.went_down(i), True)
+            )
+        if stream.kind == "aggTrade":
+            down = board.went_down(i)
+            return _encode(_AggTrade("aggTrade", now, sym, tid, price, qty, tid, tid, now, down))
+        if stream.kind == "miniTicker":
+            o, h, low, v, q = board.day_stats(i)
+            return _encode(_MiniTicker("24hrMiniTicker", now, sym, price, o, h, low, v, q))
+        bid, ask = board.book(i)
+        return _encode(_BookTicker(tid, sym, bid, qty, ask, qty))
