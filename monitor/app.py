@@ -154,7 +154,9 @@ def status_line(
     """`ticks 1234 (246/s) | lots 342 | alerts 12 | binance subscribed ...`."""
     now = time.monotonic()
     then, ticks_then = window
-    rate = (counters.ticks_in + counters.ticks_detected - ticks_then) / max(now - then, 1e-9)
+    # The rate of the half this process runs: detected when detecting, else ingested.
+    seen = counters.ticks_detected if detector is not None else counters.ticks_in
+    rate = (seen - ticks_then) / max(now - then, 1e-9)
     parts = [f"ticks in {counters.ticks_in} detected {counters.ticks_detected} ({rate:,.0f}/s)"]
     if detector is not None:
         parts.append(f"lots {detector.book.lot_count}")
@@ -178,7 +180,8 @@ async def status_stage(
         await asyncio.sleep(STATUS_EVERY_S)
         out.write(f"[status] {status_line(counters, detector, feeds, window)}\n")
         out.flush()
-        window = (time.monotonic(), counters.ticks_in + counters.ticks_detected)
+        seen = counters.ticks_detected if detector is not None else counters.ticks_in
+        window = (time.monotonic(), seen)
 
 
 @dataclass

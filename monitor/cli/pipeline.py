@@ -1,94 +1,16 @@
-"""The `harvest-monitor` command line. Alerts go to stdout, status and logs to stderr."""
+"""Commands that run the pipeline: demo, run, ingest, detect, replay."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-import sys
-from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import click
 
-from monitor import __version__
+from monitor.cli import main
+from monitor.cli.runner import DEFAULT_PORTFOLIO, fail, run_until_stopped, settings_or_exit
 from monitor.errors import MonitorError
 from monitor.logs import setup_logging
-from monitor.settings import Settings, load_settings
-from streams.errors import StreamsError
-
-DEFAULT_PORTFOLIO = "config/portfolio.example.csv"
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
-
-
-def _settings(config: str | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(
-            config, overrides={k: v for k, v in overrides.items() if v is not None}
-        )
-    except MonitorError as exc:
-        _fail(str(exc))
-        raise  # unreachable: _fail exits
-
-
-def _run(
-    coro: Callable[[Callable[[], Awaitable[None]]], Coroutine[Any, Any, None]],
-    duration: float | None,
-) -> None:
-    """Run `coro(until)` until Ctrl-C / SIGTERM or `duration` seconds, exiting 2 on a user error."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-
-        async def until() -> None:
-            if duration is None:
-                await stop.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), duration)
-
-        await coro(until)
-
-    try:
-        asyncio.run(main())
-    except Exception as exc:
-        problems = _user_errors(exc)
-        if not problems:
-            raise
-        _fail("; ".join(str(e) for e in problems))
-
-
-def _user_errors(exc: BaseException) -> list[BaseException]:
-    """The configuration/input errors inside `exc` (stages fail inside exception groups)."""
-    if isinstance(exc, MonitorError | StreamsError):
-        return [exc]
-    if isinstance(exc, BaseExceptionGroup):
-        found = [e for sub in exc.exceptions for e in _user_errors(sub)]
-        return found if len(found) == len(exc.exceptions) else []
-    return []
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="harvest-monitor")
-def main() -> None:
-    """Real-time tax-loss-harvesting monitor for crypto portfolios.
-
-    Watches exchange price ticks against your tax lots and emits a JSON alert
-    (schema hm.alert/1, one per line on stdout) when selling lots of one
-    (account, wallet, asset) would realize a loss worth more than its costs.
-    Not tax advice: check every alert against your own situation.
-
-    Start with `harvest-monitor demo`: an offline run against a simulated exchange.
-    """
 
 
 @main.command()
@@ -139,12 +61,12 @@ def demo(
     """
     from monitor.demo import run_demo
 
-    settings = _settings(
+    settings = settings_or_exit(
         config,
         **{"simulator.seed": seed, "metrics.port": metrics_port, "portfolio.path": portfolio},
     )
     setup_logging(settings.log.level, settings.log.format)
-    _run(lambda until: run_demo(settings, until), duration)
+    run_until_stopped(lambda until: run_demo(settings, until), duration)
 
 
 @main.command()
@@ -201,17 +123,17 @@ def _serve(config: str, duration: float | None, *, ingest: bool, detect: bool) -
     from monitor.app import make_pipeline
     from monitor.portfolio import load_portfolio
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     setup_logging(settings.log.level, settings.log.format)
     if not (ingest and detect) and not settings.kafka.bootstrap_servers:
-        _fail("the ingest and detect roles talk over Kafka: set [kafka] bootstrap_servers")
+        fail("the ingest and detect roles talk over Kafka: set [kafka] bootstrap_servers")
     try:
         lots = load_portfolio(settings.portfolio.path)
     except MonitorError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     pipeline = make_pipeline(settings, lots, ingest=ingest, detect=detect)
-    _run(pipeline.run, duration)
+    run_until_stopped(pipeline.run, duration)
 
 
 @main.command()
@@ -252,14 +174,14 @@ def replay(portfolio: str, ticks: str, config: str | None, alerts_out: str | Non
     from monitor.portfolio import load_portfolio
     from streams.feeds.replay import ReplayStats, read_ticks
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     setup_logging(
         settings.log.level, "text" if settings.log.format == "auto" else settings.log.format
     )
     try:
         lots = load_portfolio(portfolio)
     except MonitorError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if alerts_out:
         Path(alerts_out).unlink(missing_ok=True)  # a replay's output is the whole file
@@ -272,7 +194,3 @@ def replay(portfolio: str, ticks: str, config: str | None, alerts_out: str | Non
         f"over {detector.book.lot_count} lots: {detector.alerts_emitted} alerts{target}",
         err=True,
     )
-
-
-if __name__ == "__main__":
-    main()

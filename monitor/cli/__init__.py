@@ -1,0 +1,29 @@
+"""The `harvest-monitor` command line. Alerts go to stdout, status and logs to stderr.
+
+Each command group lives in its own module and registers itself on `main` when imported
+below; `main` is the console script.
+"""
+
+from __future__ import annotations
+
+import click
+
+from monitor import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="harvest-monitor")
+def main() -> None:
+    """Real-time tax-loss-harvesting monitor for crypto portfolios.
+
+    Watches exchange price ticks against your tax lots and emits a JSON alert
+    (schema hm.alert/1, one per line on stdout) when selling lots of one
+    (account, wallet, asset) would realize a loss worth more than its costs.
+    Not tax advice: check every alert against your own situation.
+
+    Start with `harvest-monitor demo`: an offline run against a simulated exchange.
+    """
+
+
+# Command modules register themselves on `main` (import order = --help order).
+from monitor.cli import pipeline as _pipeline  # noqa: E402,F401
