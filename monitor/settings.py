@@ -64,6 +64,8 @@ class KafkaSettings(_Section):
     enable_idempotence: bool = False
     acks: Literal["0", "1", "all"] = "1"
     fetch_max_records: int = Field(default=5_000, ge=1)
+    session_timeout_ms: int = Field(default=10_000, ge=100)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=10)
 
     def bus_config(self) -> BusConfig:
         return BusConfig(
@@ -77,6 +79,8 @@ class KafkaSettings(_Section):
             enable_idempotence=self.enable_idempotence,
             acks=self.acks,
             fetch_max_records=self.fetch_max_records,
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=self.heartbeat_interval_ms,
         )
 
 
