@@ -16,6 +16,7 @@ import pytest
 from monitor.alerts.schema import decode_alert
 
 REPO = Path(__file__).parents[2]
+DEMO = (sys.executable, "-m", "monitor.cli", "demo", "--duration", "14")
 
 
 def free_port() -> int:
@@ -35,8 +36,7 @@ def test_demo_prints_alerts_and_status_and_serves_metrics(tmp_path: Path) -> Non
     out, err = tmp_path / "out.jsonl", tmp_path / "err.txt"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "demo", "--duration", "14"]
-            + ["--metrics-port", str(port)],
+            [*DEMO, "--metrics-port", str(port)],
             cwd=REPO,
             stdout=stdout,
             stderr=stderr,
