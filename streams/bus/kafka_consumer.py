@@ -1,0 +1,203 @@
+"""The Kafka consumer: `getmany` batches, explicit commits, lag per partition."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import (
+    IllegalStateError,
+    KafkaError,
+)
+from prometheus_client import Counter
+
+from streams.bus.interface import BusConfig, Record
+from streams.bus.kafka_client import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    KAFKA_GROUP_TIMING,
+    LAG_INTERVAL_S,
+    REBALANCE_ERRORS,
+    GroupTiming,
+    connect_client,
+)
+from streams.errors import BusError
+from streams.metrics import BUS_CONSUMED, BUS_CONSUMER_LAG
+
+log = logging.getLogger(__name__)
+
+
+class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Signals the first assignment; forgets positions of partitions a rebalance takes."""
+
+    def __init__(self, positions: dict[TopicPartition, int]) -> None:
+        self._positions = positions
+        self.assigned = asyncio.Event()
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        for tp in revoked:
+            self._positions.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.assigned.set()  # also when empty: more members than partitions
+
+
+class KafkaConsumer:
+    """A consumer-group member; never auto-commits."""
+
+    def __init__(
+        self,
+        config: BusConfig,
+        topics: Sequence[str],
+        group_id: str,
+        *,
+        from_beginning: bool = False,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        group_timing: GroupTiming = KAFKA_GROUP_TIMING,
+    ) -> None:
+        if not topics:
+            raise BusError("a consumer needs at least one topic")
+        self._config = config
+        self._topics = list(dict.fromkeys(topics))
+        self._group_id = group_id
+        self._from_beginning = from_beginning
+        self._connect_timeout_s = connect_timeout_s
+        self._timing = group_timing
+        self._consumer: AIOKafkaConsumer | None = None
+        self._positions: dict[TopicPartition, int] = {}  # next offset after what was returned
+        self._consumed: dict[str, Counter] = {}
+        self._lag_due = 0.0
+
+    async def start(self) -> None:
+        """Connect, join the group, and return once Kafka has assigned this member's partitions."""
+        if self._consumer is not None:
+            return
+        config, timing = self._config, self._timing
+        # Subscribed only once connected: the connect timeout bounds the connection, and
+        # `join_timeout_s` the group join (which can take a while on a busy cluster).
+        consumer = await connect_client(
+            config.bootstrap_servers,
+            "start a consumer",
+            self._connect_timeout_s,
+            lambda: AIOKafkaConsumer(
+                bootstrap_servers=config.bootstrap_servers,
+                client_id=config.client_id,
+                group_id=self._group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest" if self._from_beginning else "latest",
+                request_timeout_ms=config.request_timeout_ms,
+                session_timeout_ms=timing.session_timeout_ms,
+                heartbeat_interval_ms=timing.heartbeat_interval_ms,
+                rebalance_timeout_ms=timing.rebalance_timeout_ms,
+                max_poll_records=config.fetch_max_records,
+            ),
+        )
+        listener = _Rebalances(self._positions)
+        consumer.subscribe(self._topics, listener=listener)
+        try:
+            await asyncio.wait_for(self._join(consumer, listener), timing.join_timeout_s)
+        except TimeoutError:
+            await consumer.stop()
+            raise BusError(
+                f"consumer group {self._group_id!r} got no partitions of {self._topics} from "
+                f"Kafka at {config.bootstrap_servers} within {timing.join_timeout_s:g} s. "
+                "The group may be stuck rebalancing (a member that does not rejoin) or the "
+                "topics may not exist; check with kafka-consumer-groups.sh --describe "
+                f"--group {self._group_id}."
+            ) from None
+        self._consumer = consumer
+
+    @staticmethod
+    async def _join(consumer: AIOKafkaConsumer, listener: _Rebalances) -> None:
+        await listener.assigned.wait()
+        # Resolve each starting offset now, so a "latest" consumer sees every record
+        # published after start() returns (aiokafka would otherwise resolve it lazily).
+        for tp in consumer.assignment():
+            with contextlib.suppress(IllegalStateError):  # revoked meanwhile
+                await consumer.position(tp)
+
+    async def stop(self) -> None:
+        """Leave the group; records returned but not committed go to the next owner."""
+        consumer, self._consumer = self._consumer, None
+        self._positions.clear()
+        if consumer is not None:
+            await consumer.stop()
+
+    async def get_batch(self, max_records: int, timeout_s: float) -> list[Record]:
+        consumer = self._started()
+        try:
+            data = await consumer.getmany(
+                timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records
+            )
+        except KafkaError as exc:
+            raise BusError(
+                f"cannot fetch {self._topics} from Kafka at {self._config.bootstrap_servers}: {exc}"
+            ) from exc
+        batch: list[Record] = []
+        for tp, messages in data.items():
+            if not messages:
+                continue
+            topic, partition = tp.topic, tp.partition
+            batch.extend(
+                [Record(topic, partition, m.offset, m.key, m.value, m.timestamp) for m in messages]
+            )
+            self._positions[tp] = messages[-1].offset + 1
+            counter = self._consumed.get(topic)
+            if counter is None:
+                counter = self._consumed[topic] = BUS_CONSUMED.labels(topic)
+            counter.inc(len(messages))
+        now = time.monotonic()
+        if now >= self._lag_due:
+            self._lag_due = now + LAG_INTERVAL_S
+            await self._update_lag(consumer)
+        return batch
+
+    async def commit(self) -> None:
+        """Commit the offsets after everything `get_batch` has returned so far."""
+        consumer = self._started()
+        assigned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._positions.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+            self._forget(offsets)
+        except REBALANCE_ERRORS as exc:
+            self._forget(offsets)
+            # The partitions moved to another member, which resumes from the last commit:
+            # the records are delivered again (at-least-once), nothing is lost.
+            log.warning(
+                "Kafka commit lost to a rebalance; records will be redelivered",
+                extra={"group": self._group_id, "error": str(exc)},
+            )
+        except KafkaError as exc:
+            raise BusError(
+                f"cannot commit offsets of group {self._group_id!r} to Kafka at "
+                f"{self._config.bootstrap_servers}: {exc}"
+            ) from exc
+
+    def _forget(self, committed: dict[TopicPartition, int]) -> None:
+        for tp, offset in committed.items():
+            if self._positions.get(tp) == offset:  # not advanced by a get_batch meanwhile
+                del self._positions[tp]
+
+    def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise BusError("Kafka consumer is not started; call start() first")
+        return self._consumer
+
+    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:  # no fetch answered for it yet
+                continue
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # revoked meanwhile
+                continue
+            BUS_CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
