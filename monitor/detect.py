@@ -14,6 +14,7 @@ import polars as pl
 from monitor import metrics
 from monitor.alerts.schema import Alert
 from monitor.book import LotBook
+from monitor.exposure import Exposure
 from monitor.plan import ValueRules, propose, to_alert, wall_clock_iso
 from monitor.prices import AssetPrice, PriceBoard
 from monitor.settings import Settings
@@ -59,6 +60,7 @@ class Detector:
         self.event_time = event_time
         self.alerts_emitted = 0
         self.ticks_seen = 0
+        self.exposure = Exposure(book.frame)  # rebuild it when the book's lots change
         metrics.LOTS_OPEN.set(book.lot_count)
 
     def on_tick(self, tick: Tick) -> list[Alert]:
@@ -68,6 +70,7 @@ class Detector:
         if not isinstance(priced, AssetPrice):
             metrics.TICKS_REJECTED.labels(priced).inc()
             return []
+        self.exposure.update(priced.asset, priced.usd)
         rebuilds = self.book.rebuilds
         crossing = self.book.crossings(priced.asset, priced.usd, tick.ts_ms)
         if self.book.rebuilds != rebuilds:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import metadata
 from typing import Any
 
 from prometheus_client import (
@@ -55,6 +56,26 @@ DETECT_BATCH = Histogram(
 SINK_ERRORS = Counter("hm_alert_sink_errors_total", "Alerts a sink failed to write.", ["sink"])
 BUILD_INFO = Info("hm_build", "Version of harvest-monitor running.")
 START_TIME = Gauge("hm_start_time_seconds", "Unix time the process started.")
+LOTS_UNDER_WATER = Gauge(
+    "hm_lots_under_water",
+    "Open lots worth less than their cost basis at the asset's last price.",
+    ["asset"],
+)
+UNREALIZED_LOSS = Gauge(
+    "hm_unrealized_loss_usd",
+    "Cost basis minus value, summed over an asset's lots under water, at its last price.",
+    ["asset"],
+)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("harvest-monitor")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+BUILD_INFO.info({"version": _version()})
 
 
 class MetricsServer:
