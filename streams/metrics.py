@@ -42,3 +42,30 @@ BUS_CONSUMER_LAG = Gauge(
     "Records between the consumer's position and the end of the partition.",
     ["topic", "partition"],
 )
+
+# Feed health per venue and symbol (issue 4). Symbols come from the configured lists only.
+FEED_SYMBOL_LAST_TICK = Gauge(
+    "hm_feed_symbol_last_tick_timestamp_seconds",
+    "Wall-clock time of the last tick of a symbol from a venue (age = time() - this).",
+    ["venue", "symbol"],
+)
+FEED_STALLS = Counter(
+    "hm_feed_stalls_total",
+    "Connections given up as silent (no message, heartbeat or pong in time).",
+    ["venue"],
+)
+FEED_MISSED_MESSAGES = Counter(
+    "hm_feed_sequence_missed_messages_total",
+    "Messages a venue's sequence numbers say were never received.",
+    ["venue"],
+)
+FEED_ROLLOVERS = Counter(
+    "hm_feed_rollovers_total",
+    "Planned connection replacements (a new connection opened before the old one closed).",
+    ["venue"],
+)
+FEED_CONNECTED_SINCE = Gauge(
+    "hm_feed_connected_since_timestamp_seconds",
+    "Wall-clock time the venue's current connection was subscribed (0: not connected).",
+    ["venue"],
+)

@@ -8,20 +8,18 @@ Streams: `<id>@trade`, `@aggTrade`, `@miniTicker` (what ccxt's `watch_ticker` us
 `@bookTicker`. Every `tick_interval_ms` the price paths advance one step (for all
 symbols) and every subscribed stream gets one event. Quotes USDT, USDC, USD, FDUSD are
 priced as USD; a quote that is itself a simulated asset (e.g. ETH/BTC) is a cross rate.
-Event and trade times are the wall clock in ms unless a `clock` is given.
+Event and trade times are the wall clock in ms unless a `clock` is given. Lifecycle,
+market clock and faults are `SimulatedVenue`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -29,6 +27,7 @@ from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from streams.simulator.board import Listing
 from streams.simulator.control import (
     ControlError,
     ControlRequest,
@@ -38,9 +37,8 @@ from streams.simulator.control import (
     parse_control,
     valid_stream_name,
 )
-from streams.simulator.prices import Listing, PricePaths, QuoteBoard
-from streams.simulator.server import LoopbackServer, RequestRate, run_paced
-from streams.simulator.universe import UNIVERSE, SimAsset
+from streams.simulator.server import RequestRate
+from streams.simulator.venue import SimulatedVenue
 
 __all__ = ["STREAM_KINDS", "BinanceSimulator", "SubscribeRecord"]
 
@@ -48,10 +46,6 @@ log = logging.getLogger(__name__)
 
 STREAM_KINDS = ("trade", "aggTrade", "miniTicker", "bookTicker")
 MAX_STREAMS = 1024  # per connection, as on Binance
-
-
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # Binance's field names and order; `name=` keeps single-letter keys ruff would flag.
@@ -134,13 +128,17 @@ class _Client:
         return [s for s in self.streams.values() if s is not None]
 
 
-class BinanceSimulator:
+class BinanceSimulator(SimulatedVenue):
     """Simulated Binance spot market data for unified `symbols` (e.g. 'BTC/USDT').
 
     `start()` binds `host:port` (port 0: a free one); `url` is then the base URL to give a
-    feed. Usable as `async with`. Fault injection for tests: `drop_connections()`,
-    `send_raw()`, `stall()`, `set_price()`.
+    feed. Usable as `async with`. Fault injection (see `SimulatedVenue`):
+    `drop_connections()`, `send_raw()`, `stall()`, `set_price()`, `flash_wick()`,
+    `drift_peg()`; `max_connection_age_s` closes connections at that age, as Binance does
+    at 24 hours.
     """
+
+    name: ClassVar[str] = "binance"
 
     def __init__(
         self,
@@ -150,88 +148,18 @@ class BinanceSimulator:
         seconds_per_step: float = 60.0,
         volatility_scale: float = 1.0,
         *,
-        assets: Sequence[SimAsset] = UNIVERSE,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 60.0,
         max_requests_per_s: int | None = 5,
-        clock: Callable[[], int] | None = None,
+        **options: Any,
     ) -> None:
-        if tick_interval_ms < 0:
-            raise ValueError("tick_interval_ms must be >= 0 (0: as fast as clients read)")
-        self.paths = PricePaths(assets, seed, seconds_per_step, volatility_scale)
-        self.board = QuoteBoard(self.paths, symbols, seed)
-        self._by_stream_id = {x.stream_id: i for i, x in enumerate(self.board.listings)}
-        self._interval_s = tick_interval_ms / 1000.0
-        self._max_requests = max_requests_per_s
-        self._clock = clock or _wall_clock_ms
-        self._server = LoopbackServer(
-            self._serve_client,
-            host=host,
-            port=port,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            process_request=self._check_path,
+        super().__init__(
+            symbols, seed, tick_interval_ms, seconds_per_step, volatility_scale, **options
         )
+        self._by_stream_id = {x.stream_id: i for i, x in enumerate(self.board.listings)}
+        self._max_requests = max_requests_per_s
         self._clients: dict[ServerConnection, _Client] = {}
-        self._streaming = asyncio.Event()  # set while some client has a live stream
-        self._pacer: asyncio.Task[None] | None = None
         self._cache: dict[str, bytes] = {}
         self._event_ms = 0
         self.subscribe_log: list[SubscribeRecord] = []
-        self.messages_sent = 0
-
-    # Lifecycle -------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Listen and start the market clock."""
-        await self._server.start()
-        self._pacer = asyncio.create_task(
-            run_paced(self._interval_s, self._step, self._ready), name="binance-sim-pacer"
-        )
-        log.info(
-            "simulated binance listening",
-            extra={"venue": "binance", "url": self.url, "symbols": len(self.board.listings)},
-        )
-
-    async def stop(self) -> None:
-        """Stop the clock and close every connection."""
-        pacer, self._pacer = self._pacer, None
-        if pacer is not None:
-            pacer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pacer
-        await self._server.stop()
-
-    async def __aenter__(self) -> BinanceSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return self._server.port
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `ws://127.0.0.1:PORT` (append `/ws/...` or `/stream?...`)."""
-        return self._server.url
-
-    # Observation and fault injection -------------------------------------------------------
-
-    @property
-    def connections_total(self) -> int:
-        """Connections accepted since start."""
-        return self._server.connections_total
 
     @property
     def connections_open(self) -> int:
@@ -246,30 +174,6 @@ class BinanceSimulator:
     def subscriptions(self) -> list[tuple[str, ...]]:
         """The streams of each open connection, in subscription order."""
         return [tuple(c.streams) for c in self._clients.values()]
-
-    def last_prices(self) -> dict[str, float]:
-        """The last price sent per unified symbol (as parsed back from its string)."""
-        return self.board.last_prices()
-
-    def set_price(self, base: str, usd: float) -> None:
-        """Move `base` to `usd` now; the next step continues from there."""
-        self.paths.set_price(base, usd)
-
-    def drop_connections(self) -> int:
-        """Cut every connection abruptly; returns how many."""
-        return self._server.drop_connections()
-
-    def send_raw(self, data: str | bytes) -> int:
-        """Send one text frame of `data` to every client; returns how many."""
-        return self._server.send_raw(data)
-
-    def stall(self, seconds: float) -> None:
-        """Send nothing (no events, no replies) for `seconds`; connections stay open."""
-        self._server.stall(seconds)
-
-    def resume(self) -> None:
-        """End a stall now."""
-        self._server.resume()
 
     # Connections and requests ------------------------------------------------------------
 
@@ -349,14 +253,9 @@ class BinanceSimulator:
 
     # The market clock ----------------------------------------------------------------------
 
-    async def _ready(self) -> None:
-        await self._server.wait_unstalled()
-        if self._interval_s <= 0:  # max rate: do not spin without anyone listening
-            await self._streaming.wait()
-
     async def _step(self) -> None:
         self.board.step()
-        self._event_ms = self._clock()
+        self._event_ms = self._now_ms()
         self._cache.clear()
         for client in list(self._clients.values()):
             plan = client.plan()

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
 
+# The quote board lives in board.py; re-exported here, where it was first defined.
+from streams.simulator.board import USD_QUOTES, Listing, QuoteBoard
 from streams.simulator.universe import SimAsset
 
 __all__ = ["USD_QUOTES", "Listing", "PricePaths", "QuoteBoard", "Regime"]
@@ -187,139 +188,3 @@ class PricePaths:
         if kind < 0.9:
             return float(rng.uniform(0.10, 0.20))
         return float(rng.uniform(0.20, 0.40))
-
-
-USD_QUOTES = frozenset({"USDT", "USDC", "USD", "FDUSD"})  # priced at exactly one dollar
-_QTY_CYCLE = 64  # distinct trade sizes per listing, cycled
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One simulated market: unified `symbol`, Binance-style ids, print precision."""
-
-    symbol: str  # BTC/USDT
-    base: str
-    quote: str
-    exchange_id: str  # BTCUSDT
-    stream_id: str  # btcusdt
-    price_decimals: int
-    qty_decimals: int
-
-
-class QuoteBoard:
-    """Per-symbol prices of `PricePaths`, as a venue prints them, one step at a time.
-
-    Holds what a venue needs to fill its messages: the price string, a trade size and id,
-    the direction of the last move, a rolling high/low/volume and a one-tick book.
-    """
-
-    def __init__(self, paths: PricePaths, symbols: Sequence[str], seed: int) -> None:
-        listings: dict[str, Listing] = {}
-        for symbol in symbols:
-            listing = self._listing(paths, symbol)
-            listings.setdefault(listing.symbol, listing)
-        if not listings:
-            raise ValueError("the simulated venue needs at least one symbol, e.g. 'BTC/USDT'")
-        self.paths = paths
-        self.listings = tuple(listings.values())
-        x = self.listings
-        self._base = np.array([paths.index(s.base) for s in x])
-        self._quote = np.array([-1 if s.quote in USD_QUOTES else paths.index(s.quote) for s in x])
-        self._cross = self._quote >= 0
-        self._fmt = [f"{{:.{s.price_decimals}f}}".format for s in x]
-        self._tick = np.array([10.0**-s.price_decimals for s in x])
-        self._px = np.maximum(self._listing_prices(paths.prices()), self._tick)
-        self._open = self._px.copy()
-        self._high = self._px.copy()
-        self._low = self._px.copy()
-        self._down = np.zeros(len(x), dtype=bool)
-        self._volume = np.zeros(len(x))
-        self._quote_volume = np.zeros(len(x))
-        # Trade sizes: about $20 to $20,000 a trade, log-uniform, fixed per seed.
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 1])))
-        notional = np.exp(rng.uniform(np.log(20.0), np.log(20_000.0), (len(x), _QTY_CYCLE)))
-        sizes = notional / paths.prices()[self._base][:, None]  # in base units
-        self._qty_strs = [
-            [f"{max(q, 10.0**-s.qty_decimals):.{s.qty_decimals}f}" for q in row]
-            for s, row in zip(x, sizes.tolist(), strict=True)
-        ]
-        self._qty = np.array([[float(q) for q in row] for row in self._qty_strs])
-        self._first_id = [100_000 * (i + 1) for i in range(len(x))]
-        self._steps = 0
-        self._prices = [f(p) for f, p in zip(self._fmt, self._px.tolist(), strict=True)]
-
-    @staticmethod
-    def _listing(paths: PricePaths, symbol: str) -> Listing:
-        base, sep, quote = symbol.upper().partition("/")
-        if not sep or not base or not quote:
-            raise ValueError(f"symbol {symbol!r} is not BASE/QUOTE, e.g. 'BTC/USDT'")
-        if base not in paths.bases or (quote not in USD_QUOTES and quote not in paths.bases):
-            bases, usd = ", ".join(paths.bases), ", ".join(sorted(USD_QUOTES))
-            raise ValueError(
-                f"symbol {symbol!r} is not simulated: the base must be one of {bases} "
-                f"and the quote one of those or {usd}"
-            )
-        decimals = paths.assets[paths.index(base)].price_decimals if quote in USD_QUOTES else 8
-        qty_decimals = max(0, 7 - paths.assets[paths.index(base)].price_decimals)
-        ident = f"{base}{quote}"
-        return Listing(f"{base}/{quote}", base, quote, ident, ident.lower(), decimals, qty_decimals)
-
-    def _listing_prices(self, usd: NDArray[np.float64]) -> NDArray[np.float64]:
-        price: NDArray[np.float64] = usd[self._base]
-        if self._cross.any():
-            price = price / np.where(self._cross, usd[np.maximum(self._quote, 0)], 1.0)
-        return price
-
-    def step(self) -> None:
-        """Advance the paths one step and reprice every listing."""
-        px = np.maximum(self._listing_prices(self.paths.step()), self._tick)
-        self._steps += 1
-        self._down = px < self._px
-        self._px = px
-        np.maximum(self._high, px, out=self._high)
-        np.minimum(self._low, px, out=self._low)
-        qty = self._qty[:, self._steps % _QTY_CYCLE]
-        self._volume += qty
-        self._quote_volume += qty * px
-        self._prices = [f(p) for f, p in zip(self._fmt, px.tolist(), strict=True)]
-
-    @property
-    def steps(self) -> int:
-        """Steps taken (the trade id of every listing grows by one per step)."""
-        return self._steps
-
-    def price_str(self, i: int) -> str:
-        """Listing `i`'s price, printed with its decimals."""
-        return self._prices[i]
-
-    def qty_str(self, i: int) -> str:
-        """The size of listing `i`'s trade this step."""
-        return self._qty_strs[i][self._steps % _QTY_CYCLE]
-
-    def trade_id(self, i: int) -> int:
-        """Listing `i`'s trade id this step."""
-        return self._first_id[i] + self._steps
-
-    def went_down(self, i: int) -> bool:
-        """True if this step's price is below the last (the buyer was the maker)."""
-        return bool(self._down[i])
-
-    def day_stats(self, i: int) -> tuple[str, str, str, str, str]:
-        """Open, high, low, base volume and quote volume since the start, printed."""
-        f = self._fmt[i]
-        return (
-            f(self._open[i]),
-            f(self._high[i]),
-            f(self._low[i]),
-            f"{self._volume[i]:.8f}",
-            f"{self._quote_volume[i]:.8f}",
-        )
-
-    def book(self, i: int) -> tuple[str, str]:
-        """Best bid and ask: one price tick either side of the last price."""
-        price, tick, f = self._px[i], self._tick[i], self._fmt[i]
-        return f(max(price - tick, tick)), f(price + tick)
-
-    def last_prices(self) -> dict[str, float]:
-        """The last price per unified symbol, as printed."""
-        return {x.symbol: float(p) for x, p in zip(self.listings, self._prices, strict=True)}

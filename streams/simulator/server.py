@@ -29,9 +29,10 @@ PathCheck = Callable[[ServerConnection, Request], Response | None]
 class LoopbackServer:
     """A websocket server on `host` (loopback by default; port 0 picks a free port).
 
-    Tracks open connections, counts every accepted one, and injects faults: abrupt
-    disconnects, raw text to every client, and stalls (connections stay open, the venue
-    sends nothing while `stalled`).
+    Tracks open connections, counts every accepted one, closes a connection when it
+    reaches `max_connection_age_s` (None: never), and injects faults: abrupt disconnects,
+    raw text to every client, and stalls (connections stay open, the venue sends nothing
+    while `stalled`).
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class LoopbackServer:
         ping_timeout: float | None = 60.0,
         process_request: PathCheck | None = None,
         max_size: int = 2**20,
+        max_connection_age_s: float | None = None,
     ) -> None:
         self._handler = handler
         self._host = host
@@ -52,6 +54,8 @@ class LoopbackServer:
         self._ping_timeout = ping_timeout
         self._process_request = process_request
         self._max_size = max_size
+        self._max_age_s = max_connection_age_s
+        self._closing: set[asyncio.Task[None]] = set()
         self._server: Server | None = None
         self.connections: set[ServerConnection] = set()
         self.connections_total = 0
@@ -100,12 +104,24 @@ class LoopbackServer:
     async def _serve(self, connection: ServerConnection) -> None:
         self.connections.add(connection)
         self.connections_total += 1
+        timer = None
+        if self._max_age_s is not None:
+            loop = asyncio.get_running_loop()
+            timer = loop.call_later(self._max_age_s, self._expire, connection)
         try:
             await self._handler(connection)
         except ConnectionClosed:
             pass
         finally:
             self.connections.discard(connection)
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, connection: ServerConnection) -> None:
+        """Close a connection that reached the venue's maximum age (Binance: 24 hours)."""
+        task = asyncio.create_task(connection.close(1000, "connection reached its maximum age"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # Fault injection -------------------------------------------------------------------
 
