@@ -39,8 +39,9 @@ BUS_PRODUCE_ERRORS = Counter(
 BUS_CONSUMED = Counter("hm_bus_consumed_total", "Records consumed from the bus.", ["topic"])
 BUS_CONSUMER_LAG = Gauge(
     "hm_bus_consumer_lag_records",
-    "Records between the consumer's position and the end of the partition.",
-    ["topic", "partition"],
+    "Records between a consumer group's position and the end of the partition "
+    "(reported by the member that owns the partition).",
+    ["topic", "partition", "group"],
 )
 
 # Feed health per venue and symbol (issue 4). Symbols come from the configured lists only.

@@ -35,13 +35,17 @@ log = logging.getLogger(__name__)
 class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
     """Signals the first assignment; forgets positions of partitions a rebalance takes."""
 
-    def __init__(self, positions: dict[TopicPartition, int]) -> None:
+    def __init__(self, positions: dict[TopicPartition, int], group_id: str) -> None:
         self._positions = positions
+        self._group_id = group_id
         self.assigned = asyncio.Event()
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
             self._positions.pop(tp, None)
+            # The new owner reports this partition's lag; a stale value here would count twice.
+            with contextlib.suppress(KeyError):
+                BUS_CONSUMER_LAG.remove(tp.topic, str(tp.partition), self._group_id)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.assigned.set()  # also when empty: more members than partitions
@@ -97,7 +101,7 @@ class KafkaConsumer:
                 max_poll_records=config.fetch_max_records,
             ),
         )
-        listener = _Rebalances(self._positions)
+        listener = _Rebalances(self._positions, self._group_id)
         consumer.subscribe(self._topics, listener=listener)
         try:
             await asyncio.wait_for(self._join(consumer, listener), timing.join_timeout_s)
@@ -200,4 +204,5 @@ class KafkaConsumer:
                 position = await consumer.position(tp)
             except IllegalStateError:  # revoked meanwhile
                 continue
-            BUS_CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+            lag = max(0, highwater - position)
+            BUS_CONSUMER_LAG.labels(tp.topic, str(tp.partition), self._group_id).set(lag)

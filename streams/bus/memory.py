@@ -42,14 +42,13 @@ def partition_for_key(key: bytes, partitions: int) -> int:
 class _Partition:
     """One partition's log: `records[i].offset == base + i`, trimmed in chunks."""
 
-    __slots__ = ("base", "index", "lag_gauge", "records", "topic")
+    __slots__ = ("base", "index", "records", "topic")
 
     def __init__(self, topic: str, index: int) -> None:
         self.topic = topic
         self.index = index
         self.base = 0
         self.records: list[Record] = []
-        self.lag_gauge: Gauge = BUS_CONSUMER_LAG.labels(topic, str(index))
 
     @property
     def end(self) -> int:
@@ -77,12 +76,15 @@ class _Topic:
 class _Claim:
     """A partition a consumer owns, and its position (the next offset it will read)."""
 
-    __slots__ = ("dirty", "partition", "position")
+    __slots__ = ("dirty", "lag_gauge", "partition", "position")
 
-    def __init__(self, partition: _Partition, position: int) -> None:
+    def __init__(self, partition: _Partition, position: int, group_id: str) -> None:
         self.partition = partition
         self.position = position
         self.dirty = False  # advanced since the last commit
+        self.lag_gauge: Gauge = BUS_CONSUMER_LAG.labels(
+            partition.topic, str(partition.index), group_id
+        )
 
 
 class _Group:
@@ -277,7 +279,7 @@ class MemoryConsumer:
                 position = committed.get((part.topic, part.index))
                 if position is None:
                     position = self._bus._logical_start(part) if self._from_beginning else part.end
-                claim = _Claim(part, position)
+                claim = _Claim(part, position, self.group_id)
             claims.append(claim)
         self._claims = claims
 
@@ -350,7 +352,7 @@ class MemoryConsumer:
         if now >= self._lag_due:
             self._lag_due = now + _LAG_INTERVAL_S
             for claim in claims:
-                claim.partition.lag_gauge.set(claim.partition.end - claim.position)
+                claim.lag_gauge.set(claim.partition.end - claim.position)
         return batch
 
     def _record_loss(self, claim: _Claim, oldest: int) -> None:
