@@ -126,10 +126,10 @@ def test_bind_mounts_exist(compose: dict[str, Any]) -> None:
 def test_prometheus_scrapes_both_roles_on_their_metrics_port(compose: dict[str, Any]) -> None:
     config = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())
     targets = {
-        target
+        f"{name}:{sd['port']}"
         for job in config["scrape_configs"]
-        for static in job["static_configs"]
-        for target in static["targets"]
+        for sd in job.get("dns_sd_configs", [])
+        for name in sd["names"]
     }
     for role in ROLES:
         port = settings_of(compose["services"][role]).metrics.port
