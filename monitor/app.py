@@ -15,13 +15,11 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, TextIO
 
 import polars as pl
-from streams.bus.factory import make_bus
-from streams.feeds.binance import BinanceFeed
 
 from monitor import metrics
 from monitor.alerts.interface import AlertSink
@@ -29,10 +27,14 @@ from monitor.alerts.jsonl import JsonLinesSink
 from monitor.alerts.kafka import BusSink
 from monitor.alerts.schema import Alert, encode_alert
 from monitor.detect import Detector, build_detector
-from monitor.settings import FeedSettings, Settings
+from monitor.feeds import build_feed_configs
+from monitor.prices.health import FeedWatch
+from monitor.settings import Settings
+from streams.bus.factory import make_bus
 from streams.bus.interface import Bus, Consumer, Producer
 from streams.errors import TickFormatError
-from streams.feeds.interface import Feed, FeedConfig
+from streams.feeds.interface import Feed
+from streams.feeds.registry import make_feed
 from streams.ticks import Tick, decode_tick, encode_tick, tick_key
 
 log = logging.getLogger(__name__)
@@ -40,26 +42,11 @@ log = logging.getLogger(__name__)
 STATUS_EVERY_S = 5.0
 
 
-def feed_symbols(feed: FeedSettings, assets: Iterable[str]) -> tuple[str, ...]:
-    """The feed's symbols: as configured, else ASSET/<quote> for each portfolio asset."""
-    if feed.symbols:
-        return tuple(feed.symbols)
-    return tuple(f"{asset}/{feed.quote}" for asset in sorted(set(assets)) if asset != feed.quote)
-
-
-def build_feeds(settings: Settings, assets: Iterable[str], url_override: str = "") -> list[Feed]:
-    """One feed per `[[feeds]]` entry."""
-    asset_list = list(assets)
-    feeds: list[Feed] = []
-    for entry in settings.feeds:
-        config = FeedConfig(
-            venue=entry.venue,
-            symbols=feed_symbols(entry, asset_list),
-            url=url_override or entry.url,
-            kind=entry.kind,
-        )
-        feeds.append(BinanceFeed(config))
-    return feeds
+def build_feeds(
+    settings: Settings, assets: Iterable[str], urls: Mapping[str, str] | None = None
+) -> list[Feed]:
+    """One feed per `[[feeds]]` entry (monitor/feeds.py); `urls` maps venue -> URL override."""
+    return [make_feed(config) for config in build_feed_configs(settings, assets, urls)]
 
 
 def build_sinks(
@@ -149,7 +136,11 @@ async def detect_stage(
 
 
 def status_line(
-    counters: Counters, detector: Detector | None, feeds: Sequence[Feed], window: tuple[float, int]
+    counters: Counters,
+    detector: Detector | None,
+    feeds: Sequence[Feed],
+    window: tuple[float, int],
+    watch: FeedWatch | None = None,
 ) -> str:
     """`ticks 1234 (246/s) | lots 342 | alerts 12 | binance subscribed ...`."""
     now = time.monotonic()
@@ -161,6 +152,8 @@ def status_line(
     if detector is not None:
         parts.append(f"lots {detector.book.lot_count}")
     parts.append(f"alerts {counters.alerts}")
+    if watch is not None:  # per venue: state, age, reconnects, gaps, drops, STALE
+        return " | ".join(parts + watch.describe([f.status for f in feeds]))
     for feed in feeds:
         st = feed.status
         dropped = sum(st.dropped.values())
@@ -172,16 +165,27 @@ def status_line(
 
 
 async def status_stage(
-    counters: Counters, detector: Detector | None, feeds: Sequence[Feed], out: TextIO
+    counters: Counters,
+    detector: Detector | None,
+    feeds: Sequence[Feed],
+    out: TextIO,
+    watch: FeedWatch | None = None,
 ) -> None:
     """A one-line status on stderr every few seconds."""
     window = (time.monotonic(), 0)
     while True:
         await asyncio.sleep(STATUS_EVERY_S)
-        out.write(f"[status] {status_line(counters, detector, feeds, window)}\n")
+        out.write(f"[status] {status_line(counters, detector, feeds, window, watch)}\n")
         out.flush()
         seen = counters.ticks_detected if detector is not None else counters.ticks_in
         window = (time.monotonic(), seen)
+
+
+async def watch_stage(watch: FeedWatch, feeds: Sequence[Feed], every_s: float = 1.0) -> None:
+    """Feed health on the wall clock: stale venues and unpriced assets, logged on change."""
+    while True:
+        watch.check(time.time_ns(), {f.status.venue: f.status.last_tick_ns for f in feeds})
+        await asyncio.sleep(every_s)
 
 
 @dataclass
@@ -195,12 +199,14 @@ class Pipeline:
     sinks: list[AlertSink]
     counters: Counters = field(default_factory=Counters)
     status_out: TextIO | None = sys.stderr
+    watch: FeedWatch | None = None  # stale venues, assets without a fresh price
 
     def health(self) -> dict[str, Any]:
-        """/healthz: ok while every feed is subscribed (or there are none)."""
+        """/healthz: ok while every feed is subscribed (or there are none); `degraded`
+        while a venue is stale or an asset has no fresh venue (details under `prices`)."""
         feeds = {f.status.venue: f.status.state.value for f in self.feeds}
         ok = all(state == "subscribed" for state in feeds.values()) or not feeds
-        return {
+        out = {
             "ok": ok,
             "feeds": feeds,
             "ticks_in": self.counters.ticks_in,
@@ -208,6 +214,10 @@ class Pipeline:
             "alerts": self.counters.alerts,
             "bus": self.bus.description,
         }
+        if self.watch is not None:
+            out["degraded"] = bool(self.watch.stale or self.watch.excluded)
+            out["prices"] = self.watch.snapshot([f.status for f in self.feeds])
+        return out
 
     async def run(self, until: Callable[[], Awaitable[None]]) -> None:
         """Run the stages until `until()` returns, then stop everything in order."""
@@ -272,9 +282,17 @@ class Pipeline:
                 if self.status_out is not None:
                     tasks.append(
                         group.create_task(
-                            status_stage(self.counters, self.detector, self.feeds, self.status_out)
+                            status_stage(
+                                self.counters,
+                                self.detector,
+                                self.feeds,
+                                self.status_out,
+                                self.watch,
+                            )
                         )
                     )
+                if self.watch is not None:
+                    tasks.append(group.create_task(watch_stage(self.watch, self.feeds)))
                 await until()
                 for task in tasks:
                     task.cancel()
@@ -290,17 +308,27 @@ def make_pipeline(
     *,
     ingest: bool = True,
     detect: bool = True,
-    feed_url: str = "",
+    feed_urls: Mapping[str, str] | None = None,
     status_out: TextIO | None = sys.stderr,
     stdout: IO[bytes] | None = None,
 ) -> Pipeline:
-    """Build (without starting) the pipeline for `run`, `ingest`, `detect` or `demo`."""
+    """Build (without starting) the pipeline for `run`, `ingest`, `detect` or `demo`.
+
+    `feed_urls` (venue -> URL) points feeds elsewhere than `[[feeds]] url` (the demo's
+    simulated venues).
+    """
     bus = make_bus(settings.kafka.bus_config())
     assets = lots["asset"].unique().to_list()
-    feeds = build_feeds(settings, assets, feed_url) if ingest else []
+    feeds = build_feeds(settings, assets, feed_urls) if ingest else []
     detector = build_detector(settings, lots) if detect else None
     sinks = build_sinks(settings, bus, stdout=stdout) if detect else []
-    return Pipeline(settings, bus, feeds, detector, sinks, status_out=status_out)
+    watch = FeedWatch(
+        settings.prices.venue_stale_s,
+        [f.venue for f in settings.feeds],
+        board=detector.prices if detector is not None else None,
+        assets=assets,
+    )
+    return Pipeline(settings, bus, feeds, detector, sinks, status_out=status_out, watch=watch)
 
 
 async def replay(

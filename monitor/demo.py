@@ -1,8 +1,10 @@
-"""The offline demo: the real pipeline against the project's own simulated exchange.
+"""The offline demo: the real pipeline against the project's own simulated venues.
 
-Simulated Binance on loopback -> Binance feed -> bus (in-process, or Kafka if configured)
--> detection over the example portfolio -> alerts on stdout, status on stderr, metrics
-on /metrics. Nothing leaves the machine.
+One simulated market, printed by a simulated Binance, Coinbase and Kraken on loopback
+(each with its own small noise), one feed per `[[feeds]]` entry pointed at its venue ->
+bus (in-process, or Kafka if configured) -> consensus prices -> detection over the
+example portfolio -> alerts on stdout, status (per venue health) on stderr, metrics on
+/metrics. Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -10,35 +12,51 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from streams.simulator.binance import BinanceSimulator
-
-from monitor.app import feed_symbols, make_pipeline
+from monitor.errors import ConfigError
+from monitor.feeds import build_feed_configs
 from monitor.portfolio import load_portfolio
 from monitor.settings import Settings
+from streams.simulator.venues import VENUES, SimulatedVenues
 
 log = logging.getLogger(__name__)
 
+NOISE_BP = 2.0  # each venue's own noise around the shared market, basis points
+
 
 async def run_demo(settings: Settings, until: Callable[[], Awaitable[None]]) -> None:
-    """Start the simulator and the pipeline, run until `until()` returns, stop cleanly."""
+    """Start the simulated venues and the pipeline, run until `until()`, stop cleanly."""
+    from monitor.app import make_pipeline
+
     lots = load_portfolio(settings.portfolio.path)
     assets = lots["asset"].unique().to_list()
-    symbols = feed_symbols(settings.feeds[0], assets)
+    configs = build_feed_configs(settings, assets)
+    unknown = [c.venue for c in configs if c.venue not in VENUES]
+    if unknown:
+        raise ConfigError(
+            f"the demo simulates {', '.join(VENUES)} only; [[feeds]] has {', '.join(unknown)}"
+        )
     sim = settings.simulator
-    simulator = BinanceSimulator(
-        symbols=symbols,
-        seed=sim.seed,
-        tick_interval_ms=sim.tick_interval_ms,
-        seconds_per_step=sim.seconds_per_tick,
-        volatility_scale=sim.volatility_scale,
-    )
-    await simulator.start()
     try:
+        venues = SimulatedVenues(
+            assets,
+            venues=[c.venue for c in configs],
+            symbols={c.venue: c.symbols for c in configs},  # what each feed will subscribe
+            seed=sim.seed,
+            tick_interval_ms=sim.tick_interval_ms,
+            seconds_per_step=sim.seconds_per_tick,
+            volatility_scale=sim.volatility_scale,
+            noise_bp=NOISE_BP,
+        )
+    except ValueError as exc:  # e.g. a portfolio asset the simulated market does not have
+        raise ConfigError(f"demo: {exc}") from exc
+    async with venues:
         log.info(
             "demo started",
-            extra={"simulator": simulator.url, "symbols": len(symbols), "lots": lots.height},
+            extra={
+                "venues": venues.urls,
+                "symbols": sum(len(c.symbols) for c in configs),
+                "lots": lots.height,
+            },
         )
-        pipeline = make_pipeline(settings, lots, feed_url=simulator.url)
+        pipeline = make_pipeline(settings, lots, feed_urls=venues.urls)
         await pipeline.run(until)
-    finally:
-        await simulator.stop()

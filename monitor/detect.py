@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
 import polars as pl
 
 from monitor import metrics
@@ -71,8 +72,12 @@ class Detector:
             metrics.TICKS_REJECTED.labels(priced).inc()
             return []
         self.exposure.update(priced.asset, priced.usd)
+        if priced.confirmed is None:
+            return []  # [prices] confirm_ms: no full window of prices behind this one yet
         rebuilds = self.book.rebuilds
-        crossing = self.book.crossings(priced.asset, priced.usd, tick.ts_ms)
+        # The confirmed price: lots fire once the price has stayed under their trigger for
+        # confirm_ms (the same as priced.usd when confirm_ms is 0).
+        crossing = self.book.crossings(priced.asset, priced.confirmed, tick.ts_ms)
         if self.book.rebuilds != rebuilds:
             metrics.INDEX_REBUILDS.inc(self.book.rebuilds - rebuilds)
         if crossing is None:
@@ -83,12 +88,15 @@ class Detector:
             return []
         emitted_at = self._clock(tick)
         alerts = [
-            to_alert(
-                p,
-                venue=tick.venue,
-                symbol=tick.symbol,
-                tick_ts_ms=tick.ts_ms,
-                emitted_at=emitted_at,
+            msgspec.structs.replace(
+                to_alert(
+                    p,
+                    venue=tick.venue,
+                    symbol=tick.symbol,
+                    tick_ts_ms=tick.ts_ms,
+                    emitted_at=emitted_at,
+                ),
+                venues=priced.venues,
             )
             for p in propose(self.book, crossing, priced.usd, tick.ts_ms, self.values)
         ]
@@ -111,5 +119,5 @@ def build_detector(settings: Settings, lots: pl.DataFrame, *, event_time: bool =
         rearm_pct=settings.harvest.rearm_pct,
         cooldown_s=settings.harvest.cooldown_s,
     )
-    prices = PriceBoard(settings.prices.usd_quotes)
+    prices = PriceBoard(settings.prices.rules())
     return Detector(book, prices, value_rules(settings), event_time=event_time)

@@ -15,9 +15,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.errors import ConfigError
+from monitor.prices.board import PriceRules
 from streams.bus.interface import BusConfig
 
 ENV_PREFIX = "HM_"
@@ -31,14 +39,36 @@ class PortfolioSettings(_Section):
     path: str = "config/portfolio.example.csv"
 
 
+NATIVE_VENUES = ("binance", "coinbase", "kraken")
+
+
 class FeedSettings(_Section):
-    venue: Literal["binance"] = "binance"
-    kind: Literal["native"] = "native"
+    """One `[[feeds]]` entry: a venue connection (see monitor/feeds.py for derivation)."""
+
+    venue: str = "binance"  # binance | coinbase | kraken (native), or a ccxt exchange id
+    kind: Literal["native", "ccxt"] = "native"
     url: str = ""  # empty: the venue's public endpoint
-    symbols: list[str] = Field(
-        default_factory=list
-    )  # empty: ASSET/<quote> for each portfolio asset
-    quote: str = "USDT"  # quote currency used when symbols are derived from the portfolio
+    symbols: list[str] = Field(default_factory=list)  # empty: derived from the portfolio
+    quotes: list[str] = Field(default_factory=lambda: ["USDT"])  # for derived symbols
+    channel: str = ""  # empty: the venue's default channel
+
+    @field_validator("quotes")
+    @classmethod
+    def _quotes_upper(cls, value: list[str]) -> list[str]:
+        if not value or not all(q.strip().isalnum() for q in value):
+            raise ValueError("quotes must be a non-empty list of currency codes, e.g. ['USD']")
+        return [q.strip().upper() for q in value]
+
+    @model_validator(mode="after")
+    def _venue_known(self) -> FeedSettings:
+        if self.kind == "native" and self.venue not in NATIVE_VENUES:
+            raise ValueError(
+                f"venue {self.venue!r} has no native feed ({', '.join(NATIVE_VENUES)}); "
+                'for another exchange set kind = "ccxt" and venue = its ccxt id'
+            )
+        if not self.venue or not self.venue.replace("_", "").isalnum() or not self.venue.islower():
+            raise ValueError(f"venue {self.venue!r} must be a lower-case id, e.g. 'okx'")
+        return self
 
     @field_validator("symbols")
     @classmethod
@@ -105,7 +135,49 @@ class HarvestSettings(_Section):
 
 
 class PriceSettings(_Section):
-    usd_quotes: list[str] = Field(default_factory=lambda: ["USD", "USDT", "USDC"])
+    """`[prices]`: quote conversion and the cross-venue guards (monitor/prices)."""
+
+    usd_quotes: list[str] = Field(default_factory=lambda: ["USD"])  # taken at face value
+    pegs: dict[str, float] = Field(default_factory=lambda: {"USDT": 1.0, "USDC": 1.0})
+    depeg_pct: float = Field(default=0.005, gt=0, lt=1)  # alarm beyond this fraction of peg
+    max_age_s: float = Field(default=30.0, gt=0)  # older venue prices are stale, ignored
+    outlier_pct: float = Field(default=0.02, gt=0, lt=1)  # from the other venues' median
+    confirm_ms: int = Field(default=0, ge=0)  # a crossing must last this long (0: at once)
+    venue_stale_s: float = Field(default=60.0, gt=0)  # no tick this long: venue reported
+
+    @field_validator("usd_quotes")
+    @classmethod
+    def _usd_upper(cls, value: list[str]) -> list[str]:
+        return [q.strip().upper() for q in value]
+
+    @field_validator("pegs")
+    @classmethod
+    def _pegs_positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for quote, peg in value.items():
+            if not peg > 0:
+                raise ValueError(f"peg of {quote} must be a positive USD price, got {peg}")
+        return {q.strip().upper(): float(p) for q, p in value.items()}
+
+    @model_validator(mode="after")
+    def _quotes_disjoint(self) -> PriceSettings:
+        both = sorted(set(self.usd_quotes) & set(self.pegs))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} in both usd_quotes (face value) and pegs (converted): "
+                "keep each quote in one of them"
+            )
+        return self
+
+    def rules(self) -> PriceRules:
+        """The price board's rules."""
+        return PriceRules(
+            usd_quotes=tuple(self.usd_quotes),
+            pegs=tuple(self.pegs.items()),
+            depeg_pct=self.depeg_pct,
+            max_age_s=self.max_age_s,
+            outlier_pct=self.outlier_pct,
+            confirm_ms=self.confirm_ms,
+        )
 
 
 class AlertSettings(_Section):
@@ -135,7 +207,7 @@ class Settings(_Section):
     """The root of all configuration (see config/monitor.example.toml)."""
 
     portfolio: PortfolioSettings = PortfolioSettings()
-    feeds: list[FeedSettings] = Field(default_factory=lambda: [FeedSettings()])
+    feeds: list[FeedSettings] = Field(default_factory=lambda: default_feeds())
     kafka: KafkaSettings = KafkaSettings()
     tax: TaxSettings = TaxSettings()
     harvest: HarvestSettings = HarvestSettings()
@@ -144,6 +216,24 @@ class Settings(_Section):
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
     simulator: SimulatorSettings = SimulatorSettings()
+
+    @field_validator("feeds")
+    @classmethod
+    def _venues_distinct(cls, value: list[FeedSettings]) -> list[FeedSettings]:
+        venues = [f.venue for f in value]
+        twice = sorted({v for v in venues if venues.count(v) > 1})
+        if twice:
+            raise ValueError(f"venue {', '.join(twice)} has more than one [[feeds]] entry")
+        return value
+
+
+def default_feeds() -> list[FeedSettings]:
+    """Binance (USDT markets), Coinbase and Kraken (USD markets) on their public endpoints."""
+    return [
+        FeedSettings(venue="binance", quotes=["USDT"]),
+        FeedSettings(venue="coinbase", quotes=["USD"]),
+        FeedSettings(venue="kraken", quotes=["USD"]),
+    ]
 
 
 def load_settings(

@@ -40,6 +40,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
     tick_ts: str
     emitted_at: str
+    venues: int = 1  # venues whose prices agreed on `price` (1: a single fresh venue)
 
 
 _encoder = msgspec.json.Encoder()

@@ -79,6 +79,7 @@ async def test_simulated_exchange_through_kafka_to_an_alert(kafka_broker: str) -
             "kafka.heartbeat_interval_ms": 100,
             "metrics.port": 0,
             "alerts.stdout": False,
+            "feeds": [{"venue": "binance"}],
         }
     )
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "e2e.csv")
@@ -88,7 +89,7 @@ async def test_simulated_exchange_through_kafka_to_an_alert(kafka_broker: str) -
         ["BTC/USDT", "ETH/USDT"], seed=3, tick_interval_ms=20, volatility_scale=0.01
     ) as sim:
         sim.set_price("BTC", 60_000.0)
-        pipeline = make_pipeline(settings, lots, feed_url=sim.url, status_out=None)
+        pipeline = make_pipeline(settings, lots, feed_urls={"binance": sim.url}, status_out=None)
         got: list[Alert] = []
 
         async def until() -> None:
