@@ -65,6 +65,7 @@ def build_feed_configs(
                 url=(urls or {}).get(entry.venue, entry.url),
                 kind=entry.kind,
                 channel=entry.channel,
+                exchange_id=entry.exchange_id,
             )
         )
     return configs

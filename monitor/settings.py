@@ -51,6 +51,7 @@ class FeedSettings(_Section):
     symbols: list[str] = Field(default_factory=list)  # empty: derived from the portfolio
     quotes: list[str] = Field(default_factory=lambda: ["USDT"])  # for derived symbols
     channel: str = ""  # empty: the venue's default channel
+    exchange_id: str = ""  # kind "ccxt": the ccxt exchange id; empty: `venue`
 
     @field_validator("quotes")
     @classmethod
@@ -68,6 +69,8 @@ class FeedSettings(_Section):
             )
         if not self.venue or not self.venue.replace("_", "").isalnum() or not self.venue.islower():
             raise ValueError(f"venue {self.venue!r} must be a lower-case id, e.g. 'okx'")
+        if self.exchange_id and self.kind != "ccxt":
+            raise ValueError('exchange_id is for kind = "ccxt" feeds only')
         return self
 
     @field_validator("symbols")

@@ -122,6 +122,13 @@ def test_listed_symbols_win_and_urls_override_per_venue() -> None:
     assert (config.url, config.symbols) == ("ws://127.0.0.1:1", ("BTC/USDT",))
 
 
+def test_ccxt_entry_carries_its_exchange_id() -> None:
+    entry = {"venue": "binance_ccxt", "kind": "ccxt", "exchange_id": "binance", "quotes": ["USDC"]}
+    (config,) = build_feed_configs(load_settings(overrides={"feeds": [entry]}), ["BTC"])
+    assert (config.venue, config.kind, config.exchange_id) == ("binance_ccxt", "ccxt", "binance")
+    assert config.symbols == ("BTC/USDC",)
+
+
 @pytest.mark.parametrize(
     ("feeds", "message"),
     [
@@ -129,6 +136,7 @@ def test_listed_symbols_win_and_urls_override_per_venue() -> None:
         ([{"venue": "okx", "kind": "ccxt", "quotes": []}], "quotes must be a non-empty list"),
         ([{"venue": "kraken"}, {"venue": "kraken"}], "venue kraken has more than one"),
         ([{"venue": "Bad Id", "kind": "ccxt"}], "must be a lower-case id"),
+        ([{"venue": "kraken", "exchange_id": "kraken"}], "exchange_id is for kind"),
     ],
 )
 def test_bad_feed_entries_stop_startup_naming_the_key(
