@@ -32,7 +32,8 @@ TICKS_PROCESSED = Counter(
 )
 TICKS_REJECTED = Counter(
     "hm_detect_ticks_rejected_total",
-    "Ticks detection could not use, by reason (undecodable, unsupported_quote, bad_price).",
+    "Ticks detection could not use, by reason (undecodable, unsupported_quote, bad_price, "
+    "future_ts, stale, outlier: see hm_price_rejected_total for the venue).",
     ["reason"],
 )
 LOTS_OPEN = Gauge("hm_lots_open", "Open tax lots in the book.")
