@@ -17,3 +17,7 @@ class FeedError(StreamsError):
 
 class BusError(StreamsError):
     """The bus cannot be reached or used (broker down, topic missing and not creatable)."""
+
+
+class SimulatorError(StreamsError, ValueError):
+    """The simulated exchange cannot run as asked (unknown symbol or venue, bad parameter)."""

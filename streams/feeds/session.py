@@ -44,6 +44,10 @@ class SessionLink(Protocol):
 
     def gap(self, missed: int) -> None: ...
 
+    def drop(self, reason: str, raw: bytes) -> None:
+        """Count one bad part of a message whose other parts pass (e.g. one of 3 tickers)."""
+        ...
+
     def refused(self, message: str) -> None: ...
 
     def replace_soon(self, reason: str) -> None: ...
@@ -97,6 +101,10 @@ class Overlap:
         key = (tick.symbol, trade_id)
         if key in self._emitted:
             self.duplicates += 1
+            if serial == self.new and not self.switched:  # the old one is ahead: caught up
+                self._new_symbols.add(tick.symbol)
+                self._caught_up.add(tick.symbol)
+                self._check()
             return False
         if not self.switched:
             if serial == self.new:

@@ -6,9 +6,11 @@ backoff, and its session subscribes everything again. A connection older than th
 venue's maximum age (Binance closes them at 24 hours) is rolled over instead: the
 replacement is opened and subscribed while the old one still delivers, both run side by
 side until the old one has caught up with the new (`session.Overlap` passes each trade
-on once), then the old one is closed. Malformed messages are counted by reason with a
-few raw samples kept (`FeedHealth`), never raised. A bug (any other exception) stops the
-feed loudly: `batches()` raises FeedError.
+on once, for venues whose sessions key trades by id: Binance, Kraken trades), then the
+old one is closed. Venues without trade ids (tickers) just overlap for up to
+`rollover_overlap_s`, passing both copies: harmless for prices. Malformed messages
+are counted by reason with a few raw samples kept (`FeedHealth`), never raised. A bug
+(any other exception) stops the feed loudly: `batches()` raises FeedError.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class _Connection:
 
     def gap(self, missed: int) -> None:
         self._feed._health.gap(missed)
+
+    def drop(self, reason: str, raw: bytes) -> None:
+        self._feed._health.drop(reason, raw)
 
     def refused(self, message: str) -> None:
         self._feed._health.error(message)
@@ -202,7 +207,7 @@ class SocketFeed:
         while True:
             due = conn.retire_at
             timeout = None if due == float("inf") else max(0.0, due - loop.time())
-            await _first_of(conn.task, conn.replace, timeout=timeout)
+            await _first_of(conn.task, conn.replace, within=timeout)
             if conn.task.done():
                 return True
             if conn.subscribed_event.is_set():
@@ -238,10 +243,13 @@ class SocketFeed:
         log.info("%s: rolling the connection over", venue, extra={"venue": venue})
         try:
             handover_s = max(10.0, self.config.silence_timeout_s)
-            await _first_of(new.task, old.task, new.subscribed_event, timeout=handover_s)
+            await _first_of(new.task, old.task, new.subscribed_event, within=handover_s)
+            if old.task.done() and not new.task.done() and not new.subscribed_event.is_set():
+                # The old one is gone already: the new one is all there is, let it finish.
+                await _first_of(new.task, new.subscribed_event, within=handover_s)
             if not old.task.done() and new.subscribed_event.is_set():
                 await _first_of(
-                    new.task, old.task, overlap.ready, timeout=self.config.rollover_overlap_s
+                    new.task, old.task, overlap.ready, within=self.config.rollover_overlap_s
                 )
             if new.task.done() or not new.subscribed_event.is_set():
                 return await self._rollover_failed(old, new)
@@ -350,14 +358,12 @@ class SocketFeed:
                 health.drop(out, raw)  # type: ignore[arg-type]
 
 
-async def _first_of(
-    *waits: asyncio.Task[str] | asyncio.Event, timeout: float | None = None
-) -> None:
-    """Return when any task is done or any event is set, or after `timeout` seconds."""
+async def _first_of(*waits: asyncio.Task[str] | asyncio.Event, within: float | None = None) -> None:
+    """Return when any task is done or any event is set, or after `within` seconds."""
     helpers = [asyncio.ensure_future(w.wait()) for w in waits if isinstance(w, asyncio.Event)]
     tasks = {w for w in waits if isinstance(w, asyncio.Task)}
     try:
-        await asyncio.wait({*tasks, *helpers}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({*tasks, *helpers}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for helper in helpers:
             helper.cancel()

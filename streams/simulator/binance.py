@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
-from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -261,15 +261,7 @@ class BinanceSimulator(SimulatedVenue):
             plan = client.plan()
             if not plan:
                 continue
-            messages = [self._message(s, client.combined) for s in plan]
-            ws = client.ws
-            for message in messages[:-1]:
-                broadcast((ws,), message, text=True)
-            try:
-                await ws.send(messages[-1], text=True)  # waits when the client reads slowly
-            except ConnectionClosed:
-                continue
-            self.messages_sent += len(messages)
+            await self._send(client.ws, [self._message(s, client.combined) for s in plan])
 
     def _message(self, stream: _Stream, combined: bool) -> bytes:
         payload = self._cache.get(stream.name)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from streams.errors import SimulatorError
+
 if TYPE_CHECKING:
     from streams.simulator.prices import PricePaths
 
@@ -64,9 +66,9 @@ class QuoteBoard:
             listing = self._listing(paths, symbol)
             listings.setdefault(listing.symbol, listing)
         if not listings:
-            raise ValueError("the simulated venue needs at least one symbol, e.g. 'BTC/USDT'")
+            raise SimulatorError("the simulated venue needs at least one symbol, e.g. 'BTC/USDT'")
         if noise_bp < 0 or not math.isfinite(noise_bp):
-            raise ValueError(f"noise_bp must be >= 0, got {noise_bp!r}")
+            raise SimulatorError(f"noise_bp must be >= 0, got {noise_bp!r}")
         self.paths = paths
         self.listings = tuple(listings.values())
         x = self.listings
@@ -114,7 +116,7 @@ class QuoteBoard:
             or quote not in crypto | USD_QUOTES
         ):
             bases, usd = ", ".join(paths.bases), ", ".join(STABLECOINS)
-            raise ValueError(
+            raise SimulatorError(
                 f"symbol {symbol!r} is not simulated: the base must be one of {bases} (or a "
                 f"stablecoin), the quote one of those or {usd}, e.g. 'BTC/USDT'"
             )
@@ -167,7 +169,7 @@ class QuoteBoard:
         E.g. factor 0.7: a 30% wick down, printed once, then the price is back.
         """
         if not factor > 0 or not math.isfinite(factor) or prints < 1:
-            raise ValueError("flash_wick needs a positive factor and prints >= 1")
+            raise SimulatorError("flash_wick needs a positive factor and prints >= 1")
         hit = [i for i, x in enumerate(self.listings) if x.base == base.upper()]
         for i in hit:
             self._wick[i] = (factor, prints)
@@ -178,9 +180,9 @@ class QuoteBoard:
         coin = stablecoin.upper()
         if coin not in USD_QUOTES or coin == "USD":
             others = ", ".join(STABLECOINS[1:])
-            raise ValueError(f"{stablecoin!r} is not a simulated stablecoin ({others})")
+            raise SimulatorError(f"{stablecoin!r} is not a simulated stablecoin ({others})")
         if not target_usd > 0 or not math.isfinite(target_usd):
-            raise ValueError(f"peg target must be a positive number, got {target_usd!r}")
+            raise SimulatorError(f"peg target must be a positive number, got {target_usd!r}")
         if steps <= 0:
             self._drift.pop(coin, None)
             self._peg[STABLECOINS.index(coin)] = target_usd

@@ -13,6 +13,7 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+from streams.errors import SimulatorError
 from streams.simulator.prices import PricePaths
 
 __all__ = ["SharedMarket"]
@@ -25,7 +26,7 @@ class SharedMarket:
 
     def __init__(self, paths: PricePaths, interval_s: float) -> None:
         if interval_s <= 0:
-            raise ValueError("a shared market needs interval_s > 0 (e.g. 0.05 for 20 steps/s)")
+            raise SimulatorError("a shared market needs interval_s > 0 (e.g. 0.05 for 20 steps/s)")
         self.paths = paths
         self.interval_s = interval_s
         self._t0: float | None = None

@@ -20,6 +20,8 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from streams.errors import SimulatorError
+
 # The quote board lives in board.py; re-exported here, where it was first defined.
 from streams.simulator.board import USD_QUOTES, Listing, QuoteBoard
 from streams.simulator.universe import SimAsset
@@ -70,14 +72,14 @@ class PricePaths:
         volatility_scale: float = 1.0,
     ) -> None:
         if not assets:
-            raise ValueError("PricePaths needs at least one asset (e.g. universe.UNIVERSE)")
+            raise SimulatorError("PricePaths needs at least one asset (e.g. universe.UNIVERSE)")
         if seconds_per_step <= 0 or volatility_scale <= 0:
-            raise ValueError("seconds_per_step and volatility_scale must be positive")
+            raise SimulatorError("seconds_per_step and volatility_scale must be positive")
         self.assets = tuple(assets)
         self.bases = tuple(a.base for a in self.assets)
         self._index = {base: i for i, base in enumerate(self.bases)}
         if len(self._index) != len(self.bases):
-            raise ValueError("PricePaths assets must have distinct bases")
+            raise SimulatorError("PricePaths assets must have distinct bases")
         self.seed = seed
         self.seconds_per_step = seconds_per_step
         self.volatility_scale = volatility_scale
@@ -143,13 +145,15 @@ class PricePaths:
     def set_price(self, base: str, usd: float) -> None:
         """Put `base` at `usd` now; later steps move it from there."""
         if not usd > 0 or not math.isfinite(usd):
-            raise ValueError(f"price for {base} must be a positive finite number, got {usd!r}")
+            raise SimulatorError(f"price for {base} must be a positive finite number, got {usd!r}")
         self._log[self.index(base)] = math.log(usd)
 
     def force(self, base: str, factor: float) -> None:
         """Multiply `base`'s current price by `factor` (e.g. 0.7 for a 30% drop)."""
         if not factor > 0 or not math.isfinite(factor):
-            raise ValueError(f"factor for {base} must be a positive finite number, got {factor!r}")
+            raise SimulatorError(
+                f"factor for {base} must be a positive finite number, got {factor!r}"
+            )
         self._log[self.index(base)] += math.log(factor)
 
     def _advance_regime(self) -> float:

@@ -17,9 +17,11 @@ from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from streams.errors import SimulatorError
 from streams.simulator.board import QuoteBoard
 from streams.simulator.market import SharedMarket
 from streams.simulator.prices import PricePaths
@@ -67,7 +69,7 @@ class SimulatedVenue:
         max_connection_age_s: float | None = None,
     ) -> None:
         if tick_interval_ms < 0:
-            raise ValueError("tick_interval_ms must be >= 0 (0: as fast as clients read)")
+            raise SimulatorError("tick_interval_ms must be >= 0 (0: as fast as clients read)")
         if market is None:
             self.paths = PricePaths(assets, seed, seconds_per_step, volatility_scale)
             self.board = QuoteBoard(self.paths, symbols, seed, noise_bp=noise_bp)
@@ -215,3 +217,19 @@ class SimulatedVenue:
 
     def _now_ms(self) -> int:
         return self._clock()
+
+    async def _send(self, ws: ServerConnection, messages: list[bytes]) -> None:
+        """One round of messages to one client; waits on the last one if it reads slowly.
+
+        Only the last send awaits the client, so a slow reader slows its own stream (it
+        is backpressure, as on a real venue) without one round being split by others.
+        """
+        if not messages:
+            return
+        for message in messages[:-1]:
+            broadcast((ws,), message, text=True)
+        try:
+            await ws.send(messages[-1], text=True)
+        except ConnectionClosed:
+            return
+        self.messages_sent += len(messages)
