@@ -13,3 +13,11 @@ class ConfigError(MonitorError):
 
 class PortfolioError(MonitorError):
     """A portfolio file is invalid; the message is `file:line: field: what is wrong`."""
+
+
+class LedgerError(MonitorError):
+    """The ledger file cannot be used as asked; the message says what to do."""
+
+
+class ExecutionError(MonitorError):
+    """An execution setting or a venue refuses what the executor needs."""

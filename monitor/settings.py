@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,6 +190,36 @@ class AlertSettings(_Section):
     kafka: bool = True  # publish to [kafka] alerts_topic when Kafka is configured
 
 
+class LedgerSettings(_Section):
+    """`[ledger]`: the durable store of lots, alerts and executions (monitor/ledger)."""
+
+    path: str = "var/ledger.sqlite"  # one SQLite file (WAL); ":memory:" keeps nothing
+
+
+class ExecutionSettings(_Section):
+    """`[execution]`: what happens to a harvest alert (monitor/execute, docs/execution.md)."""
+
+    mode: Literal["alert", "paper", "live"] = "alert"
+    accounts: list[str] = Field(default_factory=list)  # accounts traded; empty: every account
+    venue: str = Field(default="binance", pattern=r"^[a-z][a-z0-9_]*$")  # a ccxt exchange id
+    quote: str = Field(default="USDT", pattern=r"^[A-Z0-9]+$")  # orders trade ASSET/quote
+    quote_usd: Decimal = Field(default=Decimal(1), gt=0)  # USD value of one unit of quote
+    sandbox: bool = False  # the venue's testnet (ccxt set_sandbox_mode)
+    api_url: str = ""  # REST base URL override (tests, proxies); empty: the venue's own
+    api_key_env: str = "HM_EXCHANGE_API_KEY"  # environment variable holding the API key ...
+    api_secret_env: str = "HM_EXCHANGE_API_SECRET"
+    api_key_file: str = ""  # ... or files holding them (they win when set)
+    api_secret_file: str = ""
+    dry_run: bool = True  # live: log the exact orders instead of sending them
+    max_harvest_usd: Decimal = Field(default=Decimal(10_000), ge=0)  # per harvest; 0: none
+    max_daily_usd: Decimal = Field(default=Decimal(50_000), ge=0)  # per UTC day; 0: none
+    kill_switch_file: str = "var/KILL"  # this file existing stops every order
+    kill_switch_env: str = "HM_KILL_SWITCH"  # this variable set (non-empty, not 0) too
+    order_timeout_s: float = Field(default=30.0, gt=0)  # wait for a market order to settle
+    poll_interval_s: float = Field(default=1.0, gt=0)  # between order status checks
+    recovery_grace_s: float = Field(default=2.0, ge=0)  # wait before reconciling at start
+
+
 class MetricsSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)  # 0: no HTTP server
@@ -216,6 +247,8 @@ class Settings(_Section):
     harvest: HarvestSettings = HarvestSettings()
     prices: PriceSettings = PriceSettings()
     alerts: AlertSettings = AlertSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    execution: ExecutionSettings = ExecutionSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
     simulator: SimulatorSettings = SimulatorSettings()

@@ -1,0 +1,130 @@
+"""The ledger's alerts and dead-letter tables: the AlertStore of monitor/alerts/store.py.
+
+Alerts are kept in insert order (`seq`), so a websocket subscriber that reconnects with
+`since=<alert_id>` gets exactly what was recorded after that alert, and the executor can
+follow the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from monitor.alerts.store import DeadLetter, StoredAlert
+from monitor.ledger.database import Database
+from monitor.ledger.migrations import utc_now
+
+ALERT_ID_PREFIX = "hma_"
+
+
+def since_key(when: str) -> str:
+    """An ISO 8601 time as the alerts' own format (UTC, milliseconds, Z) for comparison.
+
+    Raises ValueError for text that is not an ISO 8601 time.
+    """
+    parsed = datetime.fromisoformat(when.strip().replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
+
+
+class LedgerAlertStore:
+    """AlertStore on the ledger's `alerts` and `dead_letters` tables."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record_alerts(self, alerts: Sequence[tuple[str, str, bytes]]) -> None:
+        """Store (alert_id, emitted_at, body); an alert_id already stored is ignored."""
+        if not alerts:
+            return
+        now = utc_now()
+        rows = [
+            (alert_id, emitted_at, _emitted_key(emitted_at), bytes(body), now)
+            for alert_id, emitted_at, body in alerts
+        ]
+        with self._db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO alerts (alert_id, emitted_at, emitted_key, body, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
+                rows,
+            )
+
+    def alerts_since(self, since: str, limit: int = 10_000) -> list[StoredAlert]:
+        """Alerts after `since`: an alert_id (strictly after it) or an ISO time (at/after it).
+
+        An alert id the ledger does not know gives nothing (it cannot be placed in order).
+        """
+        with self._db.read() as conn:
+            row = conn.execute("SELECT seq FROM alerts WHERE alert_id = ?", (since,)).fetchone()
+            if row is not None:
+                cursor = conn.execute(
+                    "SELECT seq, alert_id, emitted_at, body FROM alerts WHERE seq > ? "
+                    "ORDER BY seq LIMIT ?",
+                    (row[0], limit),
+                )
+            elif since.startswith(ALERT_ID_PREFIX):
+                return []
+            else:
+                cursor = conn.execute(
+                    "SELECT seq, alert_id, emitted_at, body FROM alerts WHERE emitted_key >= ? "
+                    "ORDER BY seq LIMIT ?",
+                    (since_key(since), limit),
+                )
+            return [StoredAlert(int(s), a, e, bytes(b)) for s, a, e, b in cursor.fetchall()]
+
+    def alerts_after_seq(self, seq: int, limit: int = 1000) -> list[StoredAlert]:
+        """Alerts with a sequence number above `seq`, in order (the executor's cursor)."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT seq, alert_id, emitted_at, body FROM alerts WHERE seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        return [StoredAlert(int(s), a, e, bytes(b)) for s, a, e, b in rows]
+
+    def alert(self, alert_id: str) -> StoredAlert | None:
+        """One stored alert by id."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT seq, alert_id, emitted_at, body FROM alerts WHERE alert_id = ?",
+                (alert_id,),
+            ).fetchone()
+        return None if row is None else StoredAlert(int(row[0]), row[1], row[2], bytes(row[3]))
+
+    def add_dead_letter(
+        self, subscription: str, alert_id: str, body: bytes, attempts: int, last_error: str
+    ) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO dead_letters "
+                "(subscription, alert_id, body, attempts, last_error, failed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (subscription, alert_id, bytes(body), attempts, last_error, utc_now()),
+            )
+
+    def dead_letters(self, subscription: str | None = None) -> list[DeadLetter]:
+        query = (
+            "SELECT id, subscription, alert_id, body, attempts, last_error, failed_at "
+            "FROM dead_letters"
+        )
+        with self._db.read() as conn:
+            if subscription is None:
+                rows = conn.execute(query + " ORDER BY id").fetchall()
+            else:
+                rows = conn.execute(
+                    query + " WHERE subscription = ? ORDER BY id", (subscription,)
+                ).fetchall()
+        return [DeadLetter(int(i), s, a, bytes(b), int(n), e, f) for i, s, a, b, n, e, f in rows]
+
+    def remove_dead_letter(self, dead_letter_id: int) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,))
+
+
+def _emitted_key(emitted_at: str) -> str:
+    try:
+        return since_key(emitted_at)
+    except ValueError:
+        return emitted_at  # kept as given: still stored, only `since=<time>` cannot place it

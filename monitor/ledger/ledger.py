@@ -1,0 +1,121 @@
+"""The ledger: the durable record of lots, lot events, alerts, intents, orders and fills.
+
+One SQLite file (WAL) by default, `[ledger] path`. The LotBook is rebuilt from
+`open_lots()` at start; `alerts` is the AlertStore alert delivery uses; the executor
+keeps its intents, orders and fills in `intents`; `disposals(year)` feeds the tax
+summary and the Form 8949 report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from pathlib import Path
+from types import TracebackType
+
+import polars as pl
+
+from monitor.ledger import lots as lot_rows
+from monitor.ledger.alerts import LedgerAlertStore
+from monitor.ledger.database import Database, undec
+from monitor.ledger.intents import IntentTable
+from monitor.tax.disposal import Disposal
+
+
+class Ledger:
+    """Open with `Ledger(path).open()` (or `async with`); every call is a short transaction."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.db = Database(path)
+        self.alerts = LedgerAlertStore(self.db)
+        self.intents = IntentTable(self.db)
+
+    @property
+    def path(self) -> str:
+        return self.db.path
+
+    def open(self) -> Ledger:
+        self.db.open()
+        return self
+
+    def close(self) -> None:
+        self.db.close()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.db.open)
+
+    async def stop(self) -> None:
+        self.db.close()
+
+    async def __aenter__(self) -> Ledger:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.version
+
+    def import_lots(self, path: str | Path) -> lot_rows.ImportResult:
+        """Import a portfolio CSV, idempotent by lot_id (see monitor/ledger/lots.py)."""
+        with self.db.transaction() as conn:
+            return lot_rows.import_file(conn, path)
+
+    def import_frame(self, lots: pl.DataFrame, source: str) -> lot_rows.ImportResult:
+        """Import a lot frame already loaded (LOT_SCHEMA); `source` names it in errors."""
+        with self.db.transaction() as conn:
+            return lot_rows.import_frame(conn, lots, f"import:{source}", source)
+
+    def has_lots(self) -> bool:
+        with self.db.read() as conn:
+            return conn.execute("SELECT 1 FROM lots LIMIT 1").fetchone() is not None
+
+    def open_lots(self) -> pl.DataFrame:
+        """The open lots as the book's lot frame (monitor/portfolio.py LOT_SCHEMA)."""
+        with self.db.read() as conn:
+            return lot_rows.open_lots(conn)
+
+    def disposals(self, year: int | None = None) -> list[Disposal]:
+        """Realized disposals sold in `year` (all years when None), by sale day."""
+        with self.db.read() as conn:
+            return lot_rows.disposals_in(conn, year)
+
+    def lot_events(self, lot_id: str) -> list[tuple[str, str, str]]:
+        """(kind, quantity, cost_basis_usd) of a lot's events, oldest first."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT kind, quantity, cost_basis_usd FROM lot_events WHERE lot_id = ? "
+                "ORDER BY id",
+                (lot_id,),
+            ).fetchall()
+        return [(k, q, b) for k, q, b in rows]
+
+    def lot(self, lot_id: str) -> dict[str, object] | None:
+        """One lot's row (exact Decimals for amounts), or None."""
+        with self.db.read() as conn:
+            cursor = conn.execute("SELECT * FROM lots WHERE lot_id = ?", (lot_id,))
+            row = cursor.fetchone()
+            names = [d[0] for d in cursor.description]
+        if row is None:
+            return None
+        out: dict[str, object] = dict(zip(names, row, strict=True))
+        for key in ("quantity", "cost_basis_usd", "open_quantity", "open_cost_basis_usd"):
+            out[key] = undec(str(out[key]))
+        return out
+
+    def acquisitions_since(self, first: date) -> list[tuple[str, str, str, date, str, str]]:
+        """(lot_id, account, asset, day, quantity, cost) of lots acquired on or after `first`."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT lot_id, account, asset, acquired_at, quantity, cost_basis_usd FROM lots "
+                "WHERE acquired_at >= ? ORDER BY acquired_at, lot_id",
+                (first.isoformat(),),
+            ).fetchall()
+        return [(r[0], r[1], r[2], lot_rows.parse_time(r[3]).date(), r[4], r[5]) for r in rows]
