@@ -56,10 +56,14 @@ class FeedHealth:
         """Count ticks about to be handed to the consumer."""
         status = self.status
         status.ticks += len(ticks)
-        last = status.symbol_last_tick_ns
-        for tick in ticks:
-            last[tick.symbol] = tick.recv_ns
-        status.last_tick_ns = ticks[-1].recv_ns
+        newest = ticks[-1]
+        if len(ticks) == 1:  # the usual case: one trade per message
+            status.symbol_last_tick_ns[newest.symbol] = newest.recv_ns
+        else:
+            last = status.symbol_last_tick_ns
+            for tick in ticks:
+                last[tick.symbol] = tick.recv_ns
+        status.last_tick_ns = newest.recv_ns
         if status.ticks - self._reported >= METRICS_EVERY:
             self.flush()
 

@@ -52,10 +52,7 @@ class _Connection:
         self.replace = asyncio.Event()
         self.ws: ClientConnection | None = None
         self.task: asyncio.Task[str] | None = None
-
-    @property
-    def overlap(self) -> Overlap | None:
-        return self._feed._overlap
+        self.overlap: Overlap | None = None  # set on both connections during a rollover
 
     def subscribed(self) -> None:
         if self.subscribed_event.is_set():
@@ -110,7 +107,6 @@ class SocketFeed:
         self._serials = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         self._current: _Connection | None = None
-        self._overlap: Overlap | None = None
         self._live: set[_Connection] = set()
 
     @property
@@ -238,7 +234,7 @@ class SocketFeed:
         assert old.task is not None
         new = self._launch()
         assert new.task is not None
-        overlap = self._overlap = Overlap(old.serial, new.serial)
+        overlap = old.overlap = new.overlap = Overlap(old.serial, new.serial)
         venue = self.config.venue
         log.info("%s: rolling the connection over", venue, extra={"venue": venue})
         try:
@@ -263,7 +259,7 @@ class SocketFeed:
             await self._retire(old)
             return new
         finally:
-            self._overlap = None
+            old.overlap = new.overlap = None
             self._health.status.duplicates += overlap.duplicates
 
     async def _rollover_failed(self, old: _Connection, new: _Connection) -> _Connection:
