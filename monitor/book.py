@@ -5,26 +5,61 @@ per asset, so a tick costs two binary searches plus the lots that actually fire.
 asset's lots sorted by trigger are split in two by `armed_end`: lots before it are armed,
 lots from it on have alerted and wait to re-arm. Both firing (trigger >= p) and
 re-arming (trigger <= p / (1 + rearm_pct)) select a contiguous run of that order, so the
-armed/disarmed state of a whole asset is one integer.
+armed/disarmed state of a whole asset is one integer. Lots inside their deadline window
+(about to turn long-term and lose value) have a second sorted array, searched the same way.
 
-An asset's index is rebuilt only when a lot in it changes character (turns long-term,
-which changes its tax rate and so its trigger), when the rules change, or when ticks go
-back to an earlier day.
+An asset's index is rebuilt only on daily events: a lot turns long-term or enters its
+deadline window, the threshold schedule moves to its next step, ticks go back to an
+earlier day; and when a taxpayer's year-to-date position changes (the `ytd` model).
+Trigger math lives in monitor/triggers.py, the value of a loss in monitor/tax/netting.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from monitor.triggers import F64, I32, TriggerRules, epoch_day, long_term_from, trigger_prices
+from monitor.settings import Settings, TaxSettings
+from monitor.tax.disposal import Term
+from monitor.tax.netting import value_curve
+from monitor.tax.rules import Position, TaxRules, exact, tax_rules
+from monitor.tax.schedule import Schedule
+from monitor.tax.windows import Acquisition, AcquisitionLog, DoNotBuy, DoNotBuyList
+from monitor.triggers import (
+    EPOCH,
+    F64,
+    I32,
+    TriggerRules,
+    curve_trigger_prices,
+    epoch_day,
+    trigger_prices,
+)
 
 I64 = npt.NDArray[np.int64]
 NEVER = np.iinfo(np.int64).min // 2  # "no alert yet" for the cooldown
+NO_DAY = int(np.iinfo(np.int32).max)  # a lot that never turns long-term
+EMPTY = np.empty(0, np.int64)
+Curve = tuple[F64, F64, F64]
+
+
+@dataclass(frozen=True, slots=True)
+class BookRules:
+    """What every trigger is computed from: thresholds (possibly scheduled) and the tax rules."""
+
+    thresholds: TriggerRules  # base thresholds, cost rate and the flat float rates
+    tax: TaxRules
+    schedule: Schedule = field(default_factory=Schedule)
+    deadline_days: int = 0
+
+    def on(self, day: int) -> TriggerRules:
+        """The thresholds in force on epoch day `day`."""
+        return self.schedule.rules_on(EPOCH + timedelta(days=day), self.thresholds)
 
 
 @dataclass(slots=True)
@@ -33,25 +68,17 @@ class AssetIndex:
 
     rows: I64  # frame row of each of the asset's lots
     qty: F64
-    unit_basis: F64
-    lt_day: I32  # first epoch day the lot is long-term
-    order: I64 = field(default_factory=lambda: np.empty(0, np.int64))  # local positions by trigger
+    unit_basis: F64  # the lot's own, or its average-cost pool's
+    lt_day: I32  # first epoch day the lot is long-term (NO_DAY: never)
+    account: I64  # account code of each lot (book.accounts)
+    order: I64 = field(default_factory=lambda: EMPTY)  # local positions by trigger
     triggers: F64 = field(default_factory=lambda: np.empty(0, np.float64))  # ascending
     armed_end: int = 0
+    dl_order: I64 = field(default_factory=lambda: EMPTY)  # deadline candidates by trigger
+    dl_triggers: F64 = field(default_factory=lambda: np.empty(0, np.float64))
+    dl_end: int = 0
     day: int = -1
     next_change_day: int = -1
-
-    def rebuild(self, day: int, rules: TriggerRules) -> None:
-        """Recompute every trigger as of `day` and re-arm all lots (cooldown still applies)."""
-        long_term = self.lt_day <= day
-        rate = np.where(long_term, rules.long_term_rate, rules.short_term_rate)
-        trig = trigger_prices(self.qty, self.unit_basis, rate, rules)
-        self.order = np.argsort(trig, kind="stable").astype(np.int64)
-        self.triggers = trig[self.order]
-        self.armed_end = len(self.order)
-        self.day = day
-        upcoming = self.lt_day[self.lt_day > day]
-        self.next_change_day = int(upcoming.min()) if upcoming.size else np.iinfo(np.int32).max
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,28 +88,54 @@ class Crossing:
     asset: str
     rows: I64
     suppressed: int  # crossed, but still inside their cooldown
+    deadline_rows: I64 = field(default_factory=lambda: EMPTY)  # under water, deadline near
 
 
 class LotBook:
     """Open lots plus the trigger index; built once from a lot frame (portfolio or ledger)."""
 
     def __init__(
-        self, lots: pl.DataFrame, rules: TriggerRules, rearm_pct: float, cooldown_s: float
+        self,
+        lots: pl.DataFrame,
+        rules: TriggerRules | BookRules,
+        rearm_pct: float,
+        cooldown_s: float,
     ) -> None:
         self.frame = lots
-        self.rules = rules
+        self.rules = rules if isinstance(rules, BookRules) else default_book_rules(rules)
         self.rearm_factor = 1.0 + rearm_pct
         self.cooldown_ms = int(cooldown_s * 1000)
         self.last_alert_ms: I64 = np.full(lots.height, NEVER, dtype=np.int64)
+        self.deadline_sent = np.zeros(lots.height, dtype=bool)
         self.rebuilds = 0
+        self.accounts: list[str] = sorted(set(lots["account"].to_list()))
+        self.acquired_days: list[date] = [d.date() for d in lots["acquired_at"].to_list()]
+        self.acquisitions = AcquisitionLog(_acquisitions(lots, self.acquired_days))
+        self.do_not_buy = DoNotBuyList(self.rules.tax)
+        self._positions: dict[str, Position] = {}
+        self._curves: dict[tuple[str, Term], Curve] = {}
+        self._wallets: dict[tuple[str, str, str], I64] = _wallet_rows(lots)
         self._assets: dict[str, AssetIndex] = self._group(lots)
 
-    @staticmethod
-    def _group(lots: pl.DataFrame) -> dict[str, AssetIndex]:
+    @property
+    def tax(self) -> TaxRules:
+        return self.rules.tax
+
+    def _group(self, lots: pl.DataFrame) -> dict[str, AssetIndex]:
         qty = lots["quantity"].cast(pl.Float64).to_numpy()
         basis = lots["cost_basis_usd"].cast(pl.Float64).to_numpy()
-        acquired = lots["acquired_at"].dt.date().to_list()
-        lt_day = _lt_days(acquired)
+        unit = basis / qty if lots.height else basis
+        if self.tax.pack.basis == "pool" and lots.height:
+            pooled = lots.select(
+                (
+                    pl.col("cost_basis_usd").cast(pl.Float64).sum().over("account", "asset")
+                    / pl.col("quantity").cast(pl.Float64).sum().over("account", "asset")
+                ).alias("unit")
+            )
+            unit = pooled["unit"].to_numpy()
+        lt_day = _lt_days(self.acquired_days, self.tax)
+        code = {name: i for i, name in enumerate(self.accounts)}
+        account = np.asarray([code[a] for a in lots["account"].to_list()], dtype=np.int64)
         groups = (
             lots.select(pl.col("asset"))
             .with_row_index("row")
@@ -92,12 +145,7 @@ class LotBook:
         index: dict[str, AssetIndex] = {}
         for asset, rows_list in groups.iter_rows():
             rows = np.asarray(rows_list, dtype=np.int64)
-            index[asset] = AssetIndex(
-                rows=rows,
-                qty=qty[rows],
-                unit_basis=basis[rows] / qty[rows],
-                lt_day=lt_day[rows],
-            )
+            index[asset] = AssetIndex(rows, qty[rows], unit[rows], lt_day[rows], account[rows])
         return index
 
     @property
@@ -108,6 +156,118 @@ class LotBook:
     def lot_count(self) -> int:
         return self.frame.height
 
+    # -- the taxpayer's year (ytd model) --------------------------------------------------
+
+    def position(self, account: str) -> Position:
+        """The year so far for `account` (default: the `[tax]` ytd settings)."""
+        return self._positions.get(account, self.tax.start)
+
+    def set_position(self, account: str, position: Position) -> None:
+        """A new year-to-date position (the ledger realized something): triggers are rebuilt."""
+        if self._positions.get(account) == position:
+            return
+        self._positions[account] = position
+        self._curves = {k: v for k, v in self._curves.items() if k[0] != account}
+        for idx in self._assets.values():
+            idx.next_change_day = -1  # rebuilt on the asset's next tick
+
+    def curve(self, account: str, term: Term) -> Curve:
+        """The float value curve of one more loss of `term` in `account` (cached)."""
+        key = (account, term)
+        found = self._curves.get(key)
+        if found is None:
+            exact = value_curve(self.tax, self.position(account), term)
+            found = (
+                np.asarray([float(x) for x in exact.starts]),
+                np.asarray([float(x) for x in exact.values]),
+                np.asarray([float(x) for x in exact.slopes]),
+            )
+            self._curves[key] = found
+        return found
+
+    # -- acquisitions and the do-not-buy list ---------------------------------------------
+
+    def record_acquisition(self, acquisition: Acquisition) -> DoNotBuy | None:
+        """Hook for executions (and imports): a buy of the asset; returns the do-not-buy
+        entry it breaks, if any, for a warning alert (monitor.plan.acquisition_alerts)."""
+        self.acquisitions.add(acquisition)
+        return self.do_not_buy.check(acquisition.account, acquisition.asset, acquisition.day)
+
+    def record_harvest(
+        self, account: str, asset: str, sold_on: date, loss: Decimal, quantity: Decimal
+    ) -> DoNotBuy | None:
+        """Hook for executions: a harvest sold `quantity` of `asset` on `sold_on` at `loss`;
+        in a pack with a window the asset goes on the account's do-not-buy list."""
+        return self.do_not_buy.add_harvest(account, asset, sold_on, loss, quantity)
+
+    def wallet_rows(self, account: str, wallet: str, asset: str) -> I64:
+        """Frame rows of every open lot of (account, wallet, asset)."""
+        return self._wallets.get((account, wallet, asset), EMPTY)
+
+    def account_rows(self, account: str, asset: str) -> I64:
+        """Frame rows of every open lot of `asset` in `account`, all wallets."""
+        found = [r for (a, _, s), r in self._wallets.items() if a == account and s == asset]
+        return np.sort(np.concatenate(found)) if found else EMPTY
+
+    # -- the index --------------------------------------------------------------------
+
+    def _triggers(self, idx: AssetIndex, day: int, rules: TriggerRules, *, deadline: bool) -> F64:
+        long_term = idx.lt_day <= day
+        if self.tax.value_model == "flat":
+            rate = np.where(long_term, rules.long_term_rate, rules.short_term_rate)
+            if deadline:
+                rate = np.full(idx.qty.shape, rules.short_term_rate)
+            return trigger_prices(idx.qty, idx.unit_basis, rate, rules)
+        out = np.full(idx.qty.shape, -np.inf)
+        terms: tuple[Term, ...] = ("short",) if deadline else ("short", "long")
+        for code in np.unique(idx.account):
+            in_account = idx.account == code
+            for term in terms:
+                mask = in_account
+                if not deadline:
+                    mask = in_account & (long_term if term == "long" else ~long_term)
+                if mask.any():
+                    curve = self.curve(self.accounts[int(code)], term)
+                    out[mask] = curve_trigger_prices(
+                        idx.qty[mask], idx.unit_basis[mask], curve, rules
+                    )
+        return out
+
+    def _rebuild(self, idx: AssetIndex, day: int) -> None:
+        """Recompute every trigger as of `day` and re-arm all lots (cooldown still applies)."""
+        rules = self.rules.on(day)
+        trig = self._triggers(idx, day, rules, deadline=False)
+        idx.order = np.argsort(trig, kind="stable").astype(np.int64)
+        idx.triggers = trig[idx.order]
+        idx.armed_end = len(idx.order)
+        horizon = self.rules.deadline_days
+        upcoming = idx.lt_day[idx.lt_day > day]
+        changes = [int(upcoming.min())] if upcoming.size else []
+        if horizon and self._loses_value_at_long_term():
+            near = np.flatnonzero((idx.lt_day > day) & (idx.lt_day <= day + horizon))
+            zero = replace(rules, min_loss_usd=0.0, min_loss_pct=0.0, min_net_benefit_usd=0.0)
+            dl = self._triggers(idx, day, zero, deadline=True)[near]
+            by = np.argsort(dl, kind="stable")
+            idx.dl_order, idx.dl_triggers, idx.dl_end = near[by], dl[by], len(near)
+            entering = upcoming - horizon
+            entering = entering[entering > day]
+            if entering.size:
+                changes.append(int(entering.min()))
+        else:
+            idx.dl_order, idx.dl_triggers, idx.dl_end = EMPTY, np.empty(0), 0
+        step = self.rules.schedule.next_change(EPOCH + timedelta(days=day))
+        if step is not None:
+            changes.append(epoch_day(step))
+        idx.day = day
+        idx.next_change_day = min(changes) if changes else NO_DAY
+        self.rebuilds += 1
+
+    def _loses_value_at_long_term(self) -> bool:
+        tax = self.tax
+        if not tax.has_holding_period:
+            return False
+        return tax.value_model == "ytd" or tax.flat_rate("long") < tax.flat_rate("short")
+
     def crossings(self, asset: str, price: float, ts_ms: int) -> Crossing | None:
         """Lots of `asset` that cross at `price` on a tick at `ts_ms`, updating arm state."""
         idx = self._assets.get(asset)
@@ -115,43 +275,131 @@ class LotBook:
             return None
         day = ts_ms // 86_400_000
         if day < idx.day or day >= idx.next_change_day:
-            idx.rebuild(day, self.rules)
-            self.rebuilds += 1
+            self._rebuild(idx, day)
         triggers = idx.triggers
         rearm_to = int(np.searchsorted(triggers, price / self.rearm_factor, side="right"))
         if rearm_to > idx.armed_end:
             idx.armed_end = rearm_to
         fire_from = int(np.searchsorted(triggers, price, side="left"))
-        if fire_from >= idx.armed_end:
+        fired, suppressed = EMPTY, 0
+        if fire_from < idx.armed_end:
+            local = idx.order[fire_from : idx.armed_end]
+            idx.armed_end = fire_from
+            rows = idx.rows[local]
+            due = self.last_alert_ms[rows] + self.cooldown_ms <= ts_ms
+            fired = np.sort(rows[due])
+            self.last_alert_ms[fired] = ts_ms
+            suppressed = int(rows.size - fired.size)
+        deadline = self._deadline_crossings(idx, price, fired)
+        if fired.size == 0 and suppressed == 0 and deadline.size == 0:
             return None
-        local = idx.order[fire_from : idx.armed_end]
-        idx.armed_end = fire_from
-        rows = idx.rows[local]
-        due = self.last_alert_ms[rows] + self.cooldown_ms <= ts_ms
-        fired = rows[due]
-        self.last_alert_ms[fired] = ts_ms
-        suppressed = int(rows.size - fired.size)
-        if fired.size == 0:
-            return Crossing(asset, fired, suppressed) if suppressed else None
-        return Crossing(asset, np.sort(fired), suppressed)
+        return Crossing(asset, fired, suppressed, deadline)
+
+    def _deadline_crossings(self, idx: AssetIndex, price: float, fired: I64) -> I64:
+        if idx.dl_end == 0:
+            return EMPTY
+        start = int(np.searchsorted(idx.dl_triggers, price, side="left"))
+        if start >= idx.dl_end:
+            return EMPTY
+        rows = idx.rows[idx.dl_order[start : idx.dl_end]]
+        idx.dl_end = start
+        rows = rows[~self.deadline_sent[rows] & ~np.isin(rows, fired)]
+        self.deadline_sent[rows] = True
+        return np.sort(rows)
 
     def trigger_of(self, asset: str) -> tuple[I64, F64]:
         """Frame rows and current triggers of an asset's lots (sorted by trigger)."""
         idx = self._assets[asset]
         return idx.rows[idx.order], idx.triggers
 
+    def lot_triggers(self, ts_ms: int) -> pl.DataFrame:
+        """Each open lot's trigger price as of `ts_ms` (for `harvest-monitor lots`).
+
+        Columns lot_id, account, wallet, asset, trigger_usd (null: the lot never
+        triggers). Leaves the arm state of the index alone.
+        """
+        day = ts_ms // 86_400_000
+        out = np.full(self.frame.height, np.nan)
+        for idx in self._assets.values():
+            out[idx.rows] = self._triggers(idx, day, self.rules.on(day), deadline=False)
+        out[~(out > 0)] = np.nan
+        return self.frame.select("lot_id", "account", "wallet", "asset").with_columns(
+            pl.Series("trigger_usd", out, dtype=pl.Float64).fill_nan(None)
+        )
+
     def lots_at(self, rows: I64) -> pl.DataFrame:
         """The lot rows (exact Decimal columns) for building an alert."""
         return self.frame.select(pl.all().gather(rows))
 
 
-def _lt_days(acquired: list[date]) -> I32:
+def book_rules(settings: Settings, tax: TaxRules | None = None) -> BookRules:
+    """The index's rules from `[tax]` (via its rule pack) and `[harvest]`."""
+    h = settings.harvest
+    tax = tax or tax_rules(settings.tax)
+    thresholds = TriggerRules(
+        min_loss_usd=h.min_loss_usd,
+        min_loss_pct=h.min_loss_pct,
+        min_net_benefit_usd=h.min_net_benefit_usd,
+        cost_rate=h.cost_rate,
+        short_term_rate=float(tax.flat_rate("short")),
+        long_term_rate=float(tax.flat_rate("long")),
+    )
+    schedule = Schedule.parse(
+        [(s.starts, s.min_loss_usd, s.min_loss_pct, s.min_net_benefit_usd) for s in h.schedule]
+    )
+    return BookRules(thresholds, tax, schedule, h.deadline_days)
+
+
+def build_book(settings: Settings, lots: pl.DataFrame, tax: TaxRules | None = None) -> LotBook:
+    """The lot book over `lots` with the configured rules."""
+    return LotBook(
+        lots,
+        book_rules(settings, tax),
+        rearm_pct=settings.harvest.rearm_pct,
+        cooldown_s=settings.harvest.cooldown_s,
+    )
+
+
+def default_book_rules(thresholds: TriggerRules) -> BookRules:
+    """The skeleton's rules: the us pack, flat value, no schedule, no deadlines."""
+    tax = tax_rules(TaxSettings())
+    tax = replace(
+        tax,
+        short_rate=exact(thresholds.short_term_rate),
+        long_rate=exact(thresholds.long_term_rate),
+    )
+    return BookRules(thresholds=thresholds, tax=tax)
+
+
+def _lt_days(acquired: list[date], tax: TaxRules) -> I32:
     """Long-term-from epoch day per lot (memoized by acquisition date: lots share dates)."""
     cache: dict[date, int] = {}
     out = np.empty(len(acquired), dtype=np.int32)
     for i, day in enumerate(acquired):
         value = cache.get(day)
         if value is None:
-            value = cache[day] = epoch_day(long_term_from(day))
+            first = tax.long_term_from(day)
+            value = cache[day] = NO_DAY if first is None else epoch_day(first)
         out[i] = value
     return out
+
+
+def _wallet_rows(lots: pl.DataFrame) -> dict[tuple[str, str, str], I64]:
+    groups = (
+        lots.select("account", "wallet", "asset")
+        .with_row_index("row")
+        .group_by("account", "wallet", "asset", maintain_order=True)
+        .agg(pl.col("row"))
+    )
+    return {
+        (str(a), str(w), str(s)): np.asarray(rows, dtype=np.int64)
+        for a, w, s, rows in groups.iter_rows()
+    }
+
+
+def _acquisitions(lots: pl.DataFrame, days: list[date]) -> Iterable[Acquisition]:
+    columns = lots.select("lot_id", "account", "wallet", "asset", "quantity", "cost_basis_usd")
+    for (lot_id, account, wallet, asset, qty, cost), day in zip(
+        columns.iter_rows(), days, strict=True
+    ):
+        yield Acquisition(account, asset, day, qty, cost, lot_id=lot_id, wallet=wallet)

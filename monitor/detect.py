@@ -13,10 +13,11 @@ import msgspec
 import polars as pl
 
 from monitor import metrics
+from monitor.alerts.render import to_alert, wall_clock_iso
 from monitor.alerts.schema import Alert
-from monitor.book import LotBook
+from monitor.book import LotBook, build_book
 from monitor.exposure import Exposure
-from monitor.plan import ValueRules, propose, to_alert, wall_clock_iso
+from monitor.plan import Planner, propose
 from monitor.prices import AssetPrice, PriceBoard
 from monitor.settings import Settings
 from monitor.triggers import TriggerRules
@@ -30,19 +31,15 @@ def trigger_rules(settings: Settings) -> TriggerRules:
         min_loss_usd=h.min_loss_usd,
         min_loss_pct=h.min_loss_pct,
         min_net_benefit_usd=h.min_net_benefit_usd,
-        cost_rate=h.round_trip_cost_rate,
+        cost_rate=h.cost_rate,
         short_term_rate=settings.tax.short_term_rate,
         long_term_rate=settings.tax.long_term_rate,
     )
 
 
-def value_rules(settings: Settings) -> ValueRules:
-    """The exact valuation rates from `[tax]` and `[harvest]`."""
-    return ValueRules.from_floats(
-        settings.tax.short_term_rate,
-        settings.tax.long_term_rate,
-        settings.harvest.round_trip_cost_rate,
-    )
+def value_rules(settings: Settings) -> Planner:
+    """The harvest planner (exact valuation, rule pack, plan settings) from `[tax]`/`[harvest]`."""
+    return Planner.from_settings(settings)
 
 
 class Detector:
@@ -53,7 +50,7 @@ class Detector:
     """
 
     def __init__(
-        self, book: LotBook, prices: PriceBoard, values: ValueRules, *, event_time: bool = False
+        self, book: LotBook, prices: PriceBoard, values: Planner, *, event_time: bool = False
     ) -> None:
         self.book = book
         self.prices = prices
@@ -84,7 +81,7 @@ class Detector:
             return []
         if crossing.suppressed:
             metrics.CROSSINGS_SUPPRESSED.inc(crossing.suppressed)
-        if crossing.rows.size == 0:
+        if crossing.rows.size == 0 and crossing.deadline_rows.size == 0:
             return []
         emitted_at = self._clock(tick)
         alerts = [
@@ -95,13 +92,15 @@ class Detector:
                     symbol=tick.symbol,
                     tick_ts_ms=tick.ts_ms,
                     emitted_at=emitted_at,
+                    planner=self.values,
                 ),
                 venues=priced.venues,
             )
             for p in propose(self.book, crossing, priced.usd, tick.ts_ms, self.values)
         ]
         self.alerts_emitted += len(alerts)
-        metrics.ALERTS_EMITTED.labels("harvest").inc(len(alerts))
+        for alert in alerts:
+            metrics.ALERTS_EMITTED.labels(alert.kind).inc()
         return alerts
 
     def _clock(self, tick: Tick) -> Callable[[], str]:
@@ -113,11 +112,7 @@ class Detector:
 
 def build_detector(settings: Settings, lots: pl.DataFrame, *, event_time: bool = False) -> Detector:
     """The detection stage over `lots` with the configured rules."""
-    book = LotBook(
-        lots,
-        trigger_rules(settings),
-        rearm_pct=settings.harvest.rearm_pct,
-        cooldown_s=settings.harvest.cooldown_s,
-    )
+    planner = value_rules(settings)
+    book = build_book(settings, lots, planner.tax)
     prices = PriceBoard(settings.prices.rules())
-    return Detector(book, prices, value_rules(settings), event_time=event_time)
+    return Detector(book, prices, planner, event_time=event_time)

@@ -1,40 +1,68 @@
-"""Harvest proposals: what selling the crossed lots of one (account, wallet, asset) is worth.
+"""Harvest proposals: what selling the crossed lots of one (account, wallet, asset) is worth,
+and the plan that goes with it (lots, quantity, rebuy, windows), by the rule pack.
 
 Every amount is exact (Decimal, from the lots' exact quantity and basis and the price's
-decimal text); rounding to cents happens only when the alert is written.
+decimal text); rounding to cents happens only when the alert is written
+(monitor/alerts/render.py). docs/tax.md traces each field to a pack key or a setting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 
-import polars as pl
+import numpy as np
+from prometheus_client import Counter as PromCounter
 
-from monitor.alerts.schema import Alert, alert_id, cents, plain
-from monitor.book import Crossing, LotBook
-from monitor.triggers import day_of_ms, epoch_day, long_term_from
-from streams.ticks import format_ts_ms
+from monitor.book import I64, Crossing, LotBook
+from monitor.settings import HarvestSettings, Settings
+from monitor.tax.netting import loss_value
+from monitor.tax.rules import ZERO, TaxRules, exact, tax_rules
+from monitor.tax.selection import LotRow, Selection, Take, order_lots, sell_quantity, take
+from monitor.tax.windows import (
+    NONE,
+    Disallowance,
+    match_uk,
+    replacement_quantity,
+    window_disallowance,
+)
+from monitor.triggers import EPOCH, day_of_ms
+
+PLANS_SKIPPED = PromCounter(
+    "hm_harvest_plans_skipped_total",
+    "Crossings that made no alert, by reason (below_step_size, below_min_notional, "
+    "disallowed, below_min_net_benefit, no_value_lost).",
+    ["reason"],
+)
 
 
 @dataclass(frozen=True, slots=True)
-class ValueRules:
-    """Exact rates the proposal is valued with (the Decimal twins of TriggerRules)."""
+class PlannedLot:
+    lot_id: str
+    acquired: date
+    term: str
+    quantity: Decimal
+    cost_basis: Decimal
+    proceeds: Decimal
 
-    short_term_rate: Decimal
-    long_term_rate: Decimal
-    cost_rate: Decimal  # round trip: sell and rebuy legs
+    @property
+    def loss(self) -> Decimal:
+        return self.cost_basis - self.proceeds
 
-    @classmethod
-    def from_floats(cls, short: float, long: float, cost_rate: float) -> ValueRules:
-        return cls(Decimal(repr(short)), Decimal(repr(long)), Decimal(repr(cost_rate)))
+
+@dataclass(frozen=True, slots=True)
+class RebuyPlan:
+    mode: str  # same | replacement | none
+    asset: str = ""
+    not_before: date | None = None
+    notional: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
 class HarvestProposal:
-    """Sell these lots at `price`: exact amounts before rounding."""
+    """Sell these lots at `price`: exact amounts before rounding, and the plan around it."""
 
     account: str
     wallet: str
@@ -48,6 +76,17 @@ class HarvestProposal:
     long_term_loss: Decimal
     tax_savings: Decimal
     cost: Decimal
+    kind: str = "harvest"
+    lots: tuple[PlannedLot, ...] = ()
+    lot_selection: str = "max_loss"
+    legs: int = 2
+    rebuy: RebuyPlan = RebuyPlan("same")
+    disallowed: Disallowance = NONE
+    permanent: Decimal = ZERO
+    deferral: Decimal = ZERO
+    deadline: date | None = None
+    do_not_buy_until: date | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def loss(self) -> Decimal:
@@ -58,101 +97,290 @@ class HarvestProposal:
         return self.tax_savings - self.cost
 
 
-def propose(
-    book: LotBook, crossing: Crossing, price: float, ts_ms: int, rules: ValueRules
-) -> list[HarvestProposal]:
-    """One proposal per (account, wallet) among the crossed lots, in a stable order."""
-    lots = book.lots_at(crossing.rows).sort("account", "wallet", "lot_id")
-    exact_price = Decimal(repr(price))
-    day = day_of_ms(ts_ms)
-    proposals = []
-    for (account, wallet), group in lots.group_by(["account", "wallet"], maintain_order=True):
-        proposals.append(
-            _proposal(str(account), str(wallet), crossing.asset, group, exact_price, day, rules)
+@dataclass
+class Planner:
+    """Turns crossed lots into proposals by the pack and `[harvest]`; counts what it skips."""
+
+    tax: TaxRules
+    selection: Selection = "max_loss"
+    cost_rate: Decimal = Decimal("0.003")  # all legs, fraction of notional
+    legs: int = 2
+    rebuy: str = "same"
+    rebuy_delay_days: int = 0
+    replacements: dict[str, str] = field(default_factory=dict)
+    step_size: Decimal = ZERO
+    step_sizes: dict[str, Decimal] = field(default_factory=dict)
+    min_notional: Decimal = ZERO
+    max_sell_usd: Decimal = ZERO
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, tax: TaxRules | None = None) -> Planner:
+        h: HarvestSettings = settings.harvest
+        return cls(
+            tax=tax or tax_rules(settings.tax),
+            selection=h.lot_selection,
+            cost_rate=exact(h.cost_rate),
+            legs=h.legs,
+            rebuy=h.rebuy,
+            rebuy_delay_days=h.rebuy_delay_days,
+            replacements=dict(h.replacements),
+            step_size=h.step_size,
+            step_sizes=dict(h.step_sizes),
+            min_notional=h.min_notional_usd,
+            max_sell_usd=h.max_sell_usd,
         )
-    return proposals
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+        PLANS_SKIPPED.labels(reason).inc()
 
 
-def _proposal(
+def propose(
+    book: LotBook, crossing: Crossing, price: float, ts_ms: int, planner: Planner
+) -> list[HarvestProposal]:
+    """One proposal per (account, wallet) among the crossed lots (harvest, then deadline)."""
+    exact_price = Decimal(repr(price))
+    day = EPOCH + timedelta(days=day_of_ms(ts_ms))
+    out: list[HarvestProposal] = []
+    for kind, rows in (("harvest", crossing.rows), ("deadline", crossing.deadline_rows)):
+        if rows.size == 0:
+            continue
+        lots = book.lots_at(rows).with_columns(row=rows).sort("account", "wallet", "lot_id")
+        for (account, wallet), group in lots.group_by(["account", "wallet"], maintain_order=True):
+            group_rows = np.asarray(group["row"].to_list(), dtype=np.int64)
+            result = plan_one(
+                book, planner, str(account), str(wallet), crossing.asset, group_rows,
+                exact_price, day, kind,
+            )  # fmt: skip
+            if isinstance(result, str):
+                planner.skip(result)
+            else:
+                out.append(result)
+    return out
+
+
+def lot_rows(book: LotBook, rows: I64, day: date) -> list[LotRow]:
+    """The lots at `rows` with the basis the pack uses (own, or the average-cost pool's)."""
+    frame = book.lots_at(rows)
+    ids = frame["lot_id"].to_list()
+    qtys = frame["quantity"].to_list()
+    costs = frame["cost_basis_usd"].to_list()
+    days = [book.acquired_days[int(r)] for r in rows]
+    out = [LotRow(i, d, q, c) for i, d, q, c in zip(ids, days, qtys, costs, strict=True)]
+    if book.tax.pack.basis != "pool" or not out:
+        return out
+    pools: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+    pooled: list[LotRow] = []
+    for lot, account, asset in zip(out, frame["account"], frame["asset"], strict=True):
+        key = (account, asset)
+        if key not in pools:
+            pools[key] = pool_of(book, account, asset, day)
+        pool_q, pool_c = pools[key]
+        share = lot.cost_basis if pool_q == 0 else pool_c * lot.quantity / pool_q
+        pooled.append(LotRow(lot.lot_id, lot.acquired, lot.quantity, share))
+    return pooled
+
+
+def pool_of(book: LotBook, account: str, asset: str, day: date) -> tuple[Decimal, Decimal]:
+    """Quantity and cost of the account's average-cost pool of `asset` on `day` (uk: lots
+    bought on `day` are matched first, so they are not in the pool yet)."""
+    rows = book.account_rows(account, asset)
+    frame = book.lots_at(rows)
+    qty = cost = ZERO
+    same_day = book.tax.pack.same_day_matching
+    for r, q, c in zip(rows, frame["quantity"], frame["cost_basis_usd"], strict=True):
+        if same_day and book.acquired_days[int(r)] >= day:
+            continue
+        qty += q
+        cost += c
+    return qty, cost
+
+
+def plan_one(
+    book: LotBook,
+    planner: Planner,
     account: str,
     wallet: str,
     asset: str,
-    lots: pl.DataFrame,
+    rows: I64,
     price: Decimal,
-    day: int,
-    rules: ValueRules,
-) -> HarvestProposal:
-    quantity = basis = proceeds = short = long = Decimal(0)
-    for qty, cost, acquired in lots.select("quantity", "cost_basis_usd", "acquired_at").iter_rows():
-        lot_proceeds = qty * price
-        loss = cost - lot_proceeds
-        if epoch_day(long_term_from(acquired.date())) <= day:
-            long += loss
+    day: date,
+    kind: str,
+) -> HarvestProposal | str:
+    """The proposal for one (account, wallet, asset), or the reason there is none."""
+    tax = planner.tax
+    selection: str = planner.selection
+    if tax.pack.basis == "fifo":
+        ordered, crossed_only = fifo_prefix(book, planner, account, wallet, asset, rows, price, day)
+        selection = "fifo_consumption"
+    else:
+        lots = lot_rows(book, rows, day)
+        how: Selection = "fifo" if tax.pack.basis == "pool" else planner.selection
+        ordered, crossed_only = order_lots(lots, how, price), True
+        selection = "pool" if tax.pack.basis == "pool" else selection
+    held = sum((lot.quantity for lot in ordered), ZERO)
+    step = planner.step_sizes.get(asset, planner.step_size)
+    quantity, reason = sell_quantity(held, price, step, planner.min_notional, planner.max_sell_usd)
+    if reason:
+        return reason
+    takes = sorted(take(ordered, quantity), key=lambda t: t.lot.lot_id)
+    modified = not crossed_only or quantity != held
+    planned = tuple(
+        PlannedLot(
+            t.lot.lot_id, t.lot.acquired, tax.term(t.lot.acquired, day), t.quantity,
+            t.cost_basis, t.quantity * price,
+        )
+        for t in takes
+    )  # fmt: skip
+    basis = proceeds = short = long = ZERO
+    for lot in planned:
+        if lot.term == "long":
+            long += lot.loss
         else:
-            short += loss
-        quantity += qty
-        basis += cost
-        proceeds += lot_proceeds
-    savings = rules.short_term_rate * short + rules.long_term_rate * long
+            short += lot.loss
+        basis += lot.cost_basis
+        proceeds += lot.proceeds
+    loss = basis - proceeds
+    disallowed = disallowance(book, tax, account, asset, takes, day, loss)
+    if disallowed.amount > 0 and tax.pack.on_disallowed == "exclude":
+        return "disallowed"
+    if disallowed.amount > 0:
+        kept = 1 - disallowed.amount / loss
+        short, long = short * kept, long * kept
+    position = book.position(account)
+    value = loss_value(tax, position, short, long)
+    cost = planner.cost_rate * proceeds
+    deadline = None
+    if kind == "deadline":
+        later = loss_value(tax, position, ZERO, short + long)
+        if value - later <= 0 or value - cost <= 0:
+            return "no_value_lost"
+        deadline = min(tax.long_term_from(lot.acquired) or day for lot in planned)
+    else:
+        floor = exact(book.rules.on((day - EPOCH).days).min_net_benefit_usd)
+        recheck = modified or disallowed.amount > 0 or tax.value_model == "ytd"
+        if recheck and value - cost < floor:
+            return "below_min_net_benefit"
+    rebuy, warnings = rebuy_plan(book, planner, account, asset, day, proceeds)
+    allowed = loss - disallowed.amount
+    deferral = ZERO
+    if rebuy.mode != "none":
+        deferral = max(ZERO, min(value, allowed * tax.flat_rate("long")))
+    first_buy = tax.first_rebuy_day(day)
     return HarvestProposal(
         account=account,
         wallet=wallet,
         asset=asset,
-        lot_ids=tuple(lots["lot_id"].to_list()),
+        lot_ids=tuple(lot.lot_id for lot in planned),
         quantity=quantity,
         price=price,
         cost_basis=basis,
         proceeds=proceeds,
-        short_term_loss=short,
-        long_term_loss=long,
-        tax_savings=savings,
-        cost=rules.cost_rate * proceeds,
+        short_term_loss=sum((lot.loss for lot in planned if lot.term == "short"), ZERO),
+        long_term_loss=sum((lot.loss for lot in planned if lot.term == "long"), ZERO),
+        tax_savings=value,
+        cost=cost,
+        kind=kind,
+        lots=planned,
+        lot_selection=selection,
+        legs=planner.legs,
+        rebuy=rebuy,
+        disallowed=disallowed,
+        permanent=value - deferral,
+        deferral=deferral,
+        deadline=deadline,
+        do_not_buy_until=first_buy if first_buy > day else None,
+        warnings=tuple(warnings),
     )
 
 
-def to_alert(
-    proposal: HarvestProposal,
-    *,
-    venue: str,
-    symbol: str,
-    tick_ts_ms: int,
-    emitted_at: Callable[[], str],
-) -> Alert:
-    """The `hm.alert/1` message for a proposal; the id depends on content, not on time."""
-    tick_ts = format_ts_ms(tick_ts_ms)
-    price = plain(proposal.price)
-    return Alert(
-        alert_id=alert_id(
-            "harvest",
-            proposal.account,
-            proposal.wallet,
-            proposal.asset,
-            ",".join(proposal.lot_ids),
-            price,
-            tick_ts,
-        ),
-        account=proposal.account,
-        wallet=proposal.wallet,
-        asset=proposal.asset,
-        lot_ids=list(proposal.lot_ids),
-        quantity=plain(proposal.quantity),
-        price=price,
-        cost_basis_usd=cents(proposal.cost_basis),
-        proceeds_usd=cents(proposal.proceeds),
-        loss_usd=cents(proposal.loss),
-        short_term_loss_usd=cents(proposal.short_term_loss),
-        long_term_loss_usd=cents(proposal.long_term_loss),
-        tax_savings_usd=cents(proposal.tax_savings),
-        cost_usd=cents(proposal.cost),
-        net_benefit_usd=cents(proposal.net_benefit),
-        venue=venue,
-        symbol=symbol,
-        tick_ts=tick_ts,
-        emitted_at=emitted_at(),
+def fifo_prefix(
+    book: LotBook,
+    planner: Planner,
+    account: str,
+    wallet: str,
+    asset: str,
+    rows: I64,
+    price: Decimal,
+    day: date,
+) -> tuple[list[LotRow], bool]:
+    """de: a sale consumes the wallet's oldest units first, so selling a crossed lot sells
+    every older lot too. The prefix (ending at a crossed lot) worth the most after costs."""
+    tax = planner.tax
+    wallet_lots = order_lots(
+        lot_rows(book, book.wallet_rows(account, wallet, asset), day), "fifo", price
     )
+    crossed = {lot.lot_id for lot in lot_rows(book, rows, day)}
+    best: tuple[Decimal, int] | None = None
+    short = long = proceeds = ZERO
+    for i, lot in enumerate(wallet_lots):
+        lot_loss = lot.cost_basis - lot.quantity * price
+        if tax.term(lot.acquired, day) == "long":
+            long += lot_loss
+        else:
+            short += lot_loss
+        proceeds += lot.quantity * price
+        if lot.lot_id in crossed:
+            net = (
+                loss_value(tax, book.position(account), short, long) - planner.cost_rate * proceeds
+            )
+            if best is None or net > best[0]:
+                best = (net, i)
+    end = best[1] if best is not None else -1
+    prefix = wallet_lots[: end + 1]
+    return prefix, {lot.lot_id for lot in prefix} == crossed
 
 
-def wall_clock_iso() -> str:
-    """Now, ISO 8601 UTC with milliseconds (emitted_at of live alerts)."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+def disallowance(
+    book: LotBook,
+    tax: TaxRules,
+    account: str,
+    asset: str,
+    takes: list[Take],
+    day: date,
+    loss: Decimal,
+) -> Disallowance:
+    """The part of `loss` a window takes away, by the pack (monitor/tax/windows.py)."""
+    if loss <= 0:
+        return NONE
+    sold = sum((t.quantity for t in takes), ZERO)
+    if tax.pack.same_day_matching:
+        same_day = book.acquisitions.between(account, asset, day, day)
+        if not same_day:
+            return NONE
+        pool_q, pool_c = pool_of(book, account, asset, day)
+        try:
+            parts = match_uk(day, sold, same_day, pool_q, pool_c)
+        except ValueError:
+            return NONE
+        lost = sum((t.cost_basis for t in takes), ZERO) - sum((p.cost_usd for p in parts), ZERO)
+        if lost <= 0:
+            return NONE
+        return Disallowance(min(lost, loss), day + timedelta(days=1), "uk_same_day")
+    excluded = frozenset(t.lot.lot_id for t in takes)
+    replacement, last = replacement_quantity(tax, book.acquisitions, account, asset, day, excluded)
+    return window_disallowance(tax, loss, sold, replacement, last)
+
+
+def rebuy_plan(
+    book: LotBook, planner: Planner, account: str, asset: str, day: date, notional: Decimal
+) -> tuple[RebuyPlan, list[str]]:
+    """The second leg: `[harvest] rebuy`, held back to the pack's first allowed day."""
+    if planner.rebuy == "none":
+        return RebuyPlan("none"), []
+    tax = planner.tax
+    wanted = day + timedelta(days=planner.rebuy_delay_days)
+    warnings: list[str] = []
+    if planner.rebuy == "replacement":
+        other = planner.replacements.get(asset, "")
+        if other and other != asset and book.do_not_buy.check(account, other, day) is None:
+            return RebuyPlan("replacement", other, wanted, notional), warnings
+        why = "is on the do-not-buy list" if other else "is configured"
+        warnings.append(f"no replacement for {asset} {why}: buying {asset} itself back")
+    first = tax.first_rebuy_day(day)
+    if first > wanted:
+        warnings.append(
+            f"{tax.name}: not before {first.isoformat()}: {tax.pack.rebuy_warning}".rstrip(": ")
+        )
+    return RebuyPlan("same", asset, max(first, wanted), notional), warnings

@@ -64,6 +64,40 @@ def is_harvestable(
     )
 
 
+def curve_trigger_prices(
+    qty: F64, unit_basis: F64, curve: tuple[F64, F64, F64], rules: TriggerRules
+) -> F64:
+    """Trigger per lot when a loss L is worth V(L), piecewise linear (the `ytd` model).
+
+    `curve` = (starts, values, slopes) of monitor.tax.netting.ValueCurve. The net benefit
+    V(q*(B - p)) - c*q*p falls as p rises (V never falls as the loss grows), so the lot
+    still has one trigger: the highest p where it is at least m. On segment k, with
+    L = q*(B - p) in [L_k, L_k+1): p <= (V_k + s_k*(q*B - L_k) - m) / (q*(s_k + c)).
+    """
+    starts, values, slopes = curve
+    by_loss = unit_basis - rules.min_loss_usd / qty
+    by_pct = unit_basis * (1.0 - rules.min_loss_pct)
+    total = qty * unit_basis
+    best = np.full(qty.shape, -np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k in range(len(starts)):
+            high = unit_basis - starts[k] / qty  # price where L = L_k
+            low = unit_basis - starts[k + 1] / qty if k + 1 < len(starts) else -np.inf
+            denom = qty * (slopes[k] + rules.cost_rate)
+            level = values[k] + slopes[k] * (total - starts[k]) - rules.min_net_benefit_usd
+            cand = np.where(denom > 0, level / denom, np.where(level >= 0, np.inf, -np.inf))
+            best = np.maximum(best, np.where(cand >= low, np.minimum(cand, high), -np.inf))
+    result: F64 = np.minimum(np.minimum(by_loss, by_pct), best)
+    return result
+
+
+def curve_value(curve: tuple[F64, F64, F64], loss: float) -> float:
+    """V(loss) on a float curve (the reference the curve triggers must agree with)."""
+    starts, values, slopes = curve
+    k = int(np.searchsorted(starts, loss, side="right")) - 1 if loss > 0 else 0
+    return float(values[k] + slopes[k] * (loss - starts[k]))
+
+
 def long_term_from(acquired: date) -> date:
     """First day a lot acquired on `acquired` is long-term under US rules.
 

@@ -16,8 +16,53 @@ SCHEMA = "hm.alert/1"
 CENT = Decimal("0.01")
 
 
+class PlanLot(msgspec.Struct, frozen=True, kw_only=True):
+    """One lot a plan sells (or part of it: `quantity` may be less than the lot holds)."""
+
+    lot_id: str
+    quantity: str
+    acquired_on: str  # YYYY-MM-DD
+    term: str  # short | long (packs without a holding period: short)
+    cost_basis_usd: str  # the lot's own basis, or its share of the average-cost pool
+    proceeds_usd: str
+    loss_usd: str
+
+
+class Rebuy(msgspec.Struct, frozen=True, kw_only=True):
+    """The second leg: buy back the same asset, a replacement, or nothing."""
+
+    mode: str  # same | replacement | none
+    asset: str = ""
+    not_before: str = ""  # first UTC date the buy may be placed (YYYY-MM-DD)
+    notional_usd: str = "0.00"
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    """What to do about an alert, by the rule pack (docs/tax.md)."""
+
+    jurisdiction: str
+    value_model: str  # flat | ytd
+    lot_selection: str  # max_loss | hifo | fifo | pool (average cost) | fifo_consumption
+    lots: list[PlanLot]
+    sell_quantity: str
+    legs: int  # 2 with a rebuy, else 1 (costs cover these legs)
+    rebuy: Rebuy
+    disallowed_loss_usd: str = "0.00"  # wash sale / superficial loss / same-day matching
+    disallowed_reason: str = ""
+    allowed_from: str = ""  # first sale day the disallowed part would be allowed
+    permanent_usd: str = "0.00"  # of tax_savings_usd: kept for good (rate difference, expiry)
+    deferral_usd: str = "0.00"  # of tax_savings_usd: paid back later (the rebuy's lower basis)
+    deadline: str = ""  # kind deadline: the day the loss loses value
+    do_not_buy_until: str = ""  # after this harvest, no same-asset buy in the account before
+    warnings: list[str] = msgspec.field(default_factory=list)
+
+
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
-    """A harvest opportunity for one (account, wallet, asset) on one tick."""
+    """A harvest opportunity for one (account, wallet, asset) on one tick.
+
+    `kind`: "harvest" (lots crossed their trigger), "deadline" (a loss is about to lose
+    value: plan.deadline), "wash_warning" (a buy inside a do-not-buy window).
+    """
 
     schema: str = SCHEMA
     alert_id: str
@@ -41,6 +86,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     tick_ts: str
     emitted_at: str
     venues: int = 1  # venues whose prices agreed on `price` (1: a single fresh venue)
+    plan: Plan | None = None  # monitor/plan.py; None only from producers older than plans
 
 
 _encoder = msgspec.json.Encoder()
