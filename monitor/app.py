@@ -22,10 +22,12 @@ from typing import IO, Any, TextIO
 import polars as pl
 
 from monitor import metrics
+from monitor.alerts.channels import subscription_sinks
 from monitor.alerts.interface import AlertSink
 from monitor.alerts.jsonl import JsonLinesSink
 from monitor.alerts.kafka import BusSink
 from monitor.alerts.schema import Alert, encode_alert
+from monitor.alerts.store import AlertStore
 from monitor.detect import Detector, build_detector
 from monitor.feeds import build_feed_configs
 from monitor.prices.health import FeedWatch
@@ -50,10 +52,16 @@ def build_feeds(
 
 
 def build_sinks(
-    settings: Settings, bus: Bus | None, *, stdout: IO[bytes] | None = None
+    settings: Settings,
+    bus: Bus | None,
+    *,
+    stdout: IO[bytes] | None = None,
+    alert_store: AlertStore | None = None,
 ) -> list[AlertSink]:
-    """Alert sinks from `[alerts]`: stdout, a file, the bus topic (when Kafka is set)."""
-    sinks: list[AlertSink] = []
+    """Alert sinks: with a ledger (`alert_store`) the alert is recorded first, then go the
+    `[[webhooks]]` and the websocket subscribers (monitor/alerts/channels.py); then
+    `[alerts]`: stdout, a file, the bus topic (when Kafka is set)."""
+    sinks: list[AlertSink] = subscription_sinks(settings, alert_store)
     if settings.alerts.stdout:
         sinks.append(JsonLinesSink(stream=stdout))
     if settings.alerts.file:

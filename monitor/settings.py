@@ -255,6 +255,64 @@ class AlertSettings(_Section):
     kafka: bool = True  # publish to [kafka] alerts_topic when Kafka is configured
 
 
+class AlertFilterSettings(_Section):
+    accounts: list[str] = Field(default_factory=list)  # empty: every account
+    assets: list[str] = Field(default_factory=list)  # empty: every asset
+    min_net_benefit_usd: float = Field(default=0.0, ge=0)
+    kinds: list[str] = Field(default_factory=list)  # harvest, deadline, wash_warning; empty: all
+
+
+class WebhookSettings(_Section):
+    """One `[[webhooks]]` subscription (docs/webhooks.md); secrets come from env or a file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    url: str = ""  # or url_env, for URLs that are themselves secrets (Slack, Discord)
+    url_env: str = ""
+    format: Literal["json", "slack", "discord"] = "json"
+    secret_env: str = ""  # HMAC key: the name of an environment variable ...
+    secret_file: str = ""  # ... or a file holding it
+    filter: AlertFilterSettings = AlertFilterSettings()
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_initial_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=300.0, ge=0)
+    queue_size: int = Field(default=1000, ge=1)
+
+    @model_validator(mode="after")
+    def _sources(self) -> WebhookSettings:
+        if bool(self.url) == bool(self.url_env):
+            raise ValueError(f"webhook {self.name!r}: set exactly one of url and url_env")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook {self.name!r}: url must start with http:// or https://")
+        if self.secret_env and self.secret_file:
+            raise ValueError(f"webhook {self.name!r}: set secret_env or secret_file, not both")
+        if self.format == "json" and not (self.secret_env or self.secret_file):
+            raise ValueError(f"webhook {self.name!r}: json webhooks are signed: set secret_env")
+        return self
+
+
+class SubscriptionTokenSettings(_Section):
+    name: str  # who holds the token (logs, metrics)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # hex sha256 of the token, never the token
+
+
+class SubscriptionSettings(_Section):
+    """The websocket subscription server (`/v1/alerts`, docs/subscriptions.md)."""
+
+    websocket_port: int = Field(default=0, ge=0, le=65535)  # 0: no server
+    host: str = "127.0.0.1"
+    tokens: list[SubscriptionTokenSettings] = Field(default_factory=list)
+    queue_size: int = Field(default=1000, ge=1)  # alerts queued per client before cut-off
+    send_timeout_s: float = Field(default=10.0, gt=0)  # a client this slow is cut off
+    subscribe_timeout_s: float = Field(default=10.0, gt=0)  # wait for the filter message
+
+    @model_validator(mode="after")
+    def _tokens(self) -> SubscriptionSettings:
+        if self.websocket_port and not self.tokens:
+            raise ValueError("websocket_port is set but no tokens: nobody could subscribe")
+        return self
+
+
 class LedgerSettings(_Section):
     """`[ledger]`: the durable store of lots, alerts and executions (monitor/ledger)."""
 
@@ -312,6 +370,8 @@ class Settings(_Section):
     harvest: HarvestSettings = HarvestSettings()
     prices: PriceSettings = PriceSettings()
     alerts: AlertSettings = AlertSettings()
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    subscriptions: SubscriptionSettings = SubscriptionSettings()
     ledger: LedgerSettings = LedgerSettings()
     execution: ExecutionSettings = ExecutionSettings()
     metrics: MetricsSettings = MetricsSettings()

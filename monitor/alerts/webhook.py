@@ -1,0 +1,382 @@
+"""Webhook subscriptions: signed POSTs, retried with backoff, dead-lettered after the last try.
+
+Each subscription has its own bounded queue and worker, so a slow or dead receiver only
+ever delays itself: `send` never waits on the network, and when a queue is full the alert
+goes straight to the dead-letter table (and a metric) instead of blocking detection.
+Alerts that still fail after `max_attempts`, or that a receiver rejects for good (a 4xx
+other than 408/425/429), are parked with `AlertStore.add_dead_letter`;
+`harvest-monitor alerts redeliver` sends them again (see `redeliver`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+from prometheus_client import Counter, Gauge, Histogram
+
+from monitor import __version__
+from monitor.alerts.filter import AlertFilter
+from monitor.alerts.payloads import Format, webhook_body
+from monitor.alerts.retry import RetryPolicy, is_retryable, parse_retry_after
+from monitor.alerts.schema import SCHEMA, Alert
+from monitor.alerts.signing import sign_headers
+from monitor.alerts.store import AlertStore
+from monitor.errors import ConfigError
+from monitor.settings import WebhookSettings
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Counter(
+    "hm_webhook_deliveries_total",
+    "Webhook deliveries by final result (delivered, dead_lettered, redelivered).",
+    ["subscription", "result"],
+)
+ATTEMPTS = Counter(
+    "hm_webhook_attempts_total",
+    "Webhook HTTP attempts by outcome (2xx, 4xx, 429, 5xx, connection_error, timeout).",
+    ["subscription", "outcome"],
+)
+RETRIES = Counter(
+    "hm_webhook_retries_total", "Webhook attempts retried after a failure.", ["subscription"]
+)
+DEAD_LETTERED = Counter(
+    "hm_webhook_dead_letters_total",
+    "Alerts put in the dead-letter table, by reason (retries_exhausted, rejected, "
+    "retry_after_too_long, queue_full, shutdown).",
+    ["subscription", "reason"],
+)
+QUEUE_DEPTH = Gauge(
+    "hm_webhook_queue_depth", "Alerts waiting for a webhook worker.", ["subscription"]
+)
+DELIVERY_SECONDS = Histogram(
+    "hm_webhook_delivery_seconds",
+    "From fan-out to the receiver's 2xx, retries included.",
+    ["subscription"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0),
+)
+USER_AGENT = f"harvest-monitor/{__version__}"
+MAX_ERROR_CHARS = 200
+
+
+def redact_url(url: str) -> str:
+    """`scheme://host[:port]` only: webhook paths (Slack, Discord) are themselves secrets."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}{f':{parts.port}' if parts.port else ''}/…"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """A subscription ready to deliver to: URL and secret resolved (neither is ever shown)."""
+
+    name: str
+    url: str = field(repr=False)
+    format: Format = "json"
+    secret: bytes | None = field(default=None, repr=False)
+    filter: AlertFilter = field(default_factory=AlertFilter)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout_s: float = 10.0
+    queue_size: int = 1000
+
+    @classmethod
+    def from_settings(
+        cls, s: WebhookSettings, env: Mapping[str, str] | None = None
+    ) -> WebhookTarget:
+        """Resolve `url_env` / `secret_env` / `secret_file`; ConfigError names what is missing."""
+        environ = os.environ if env is None else env
+        url = s.url or environ.get(s.url_env, "")
+        if not url:
+            raise ConfigError(f"webhook {s.name!r}: environment variable {s.url_env} is not set")
+        secret: bytes | None = None
+        if s.secret_env:
+            value = environ.get(s.secret_env, "")
+            if not value:
+                raise ConfigError(
+                    f"webhook {s.name!r}: environment variable {s.secret_env} (secret_env) "
+                    "is not set or empty"
+                )
+            secret = value.encode()
+        elif s.secret_file:
+            try:
+                secret = Path(s.secret_file).read_bytes().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"webhook {s.name!r}: secret_file {s.secret_file}: {exc.strerror}"
+                ) from exc
+            if not secret:
+                raise ConfigError(f"webhook {s.name!r}: secret_file {s.secret_file} is empty")
+        return cls(
+            name=s.name,
+            url=url,
+            format=s.format,
+            secret=secret,
+            filter=AlertFilter.of(s.filter.accounts, s.filter.assets, s.filter.min_net_benefit_usd),
+            policy=RetryPolicy(s.max_attempts, s.backoff_initial_s, s.backoff_max_s),
+            timeout_s=s.timeout_s,
+            queue_size=s.queue_size,
+        )
+
+
+def webhook_targets(
+    settings: Sequence[WebhookSettings], env: Mapping[str, str] | None = None
+) -> list[WebhookTarget]:
+    """Every `[[webhooks]]` entry resolved; names must be unique (they key dead letters)."""
+    seen: set[str] = set()
+    for entry in settings:
+        if entry.name in seen:
+            raise ConfigError(f"webhooks: the name {entry.name!r} is used twice")
+        seen.add(entry.name)
+    return [WebhookTarget.from_settings(entry, env) for entry in settings]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one POST came to."""
+
+    ok: bool
+    retryable: bool
+    outcome: str  # the metric label
+    error: str = ""
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What delivering one alert came to, after every attempt."""
+
+    ok: bool
+    attempts: int
+    error: str = ""
+    reason: str = ""  # dead-letter reason when not ok
+
+
+async def post_once(
+    session: aiohttp.ClientSession, target: WebhookTarget, alert: Alert, body: bytes, attempt: int
+) -> Attempt:
+    """POST one signed alert; classify the result (never raises for network errors)."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-HM-Alert-Id": alert.alert_id,
+        "X-HM-Schema": SCHEMA,
+        "X-HM-Delivery-Attempt": str(attempt),
+    }
+    if target.secret is not None:
+        headers.update(sign_headers(target.secret, body))
+    try:
+        async with session.post(
+            target.url,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=target.timeout_s),
+        ) as resp:
+            if 200 <= resp.status < 300:
+                return Attempt(True, False, "2xx")
+            text = (await resp.content.read(512)).decode("utf-8", "replace")
+            outcome = "429" if resp.status == 429 else f"{resp.status // 100}xx"
+            return Attempt(
+                False,
+                is_retryable(resp.status),
+                outcome,
+                f"HTTP {resp.status}: {text.strip()[:MAX_ERROR_CHARS]}",
+                parse_retry_after(resp.headers.get("Retry-After")),
+            )
+    except TimeoutError:
+        return Attempt(False, True, "timeout", f"no answer within {target.timeout_s:g}s")
+    except aiohttp.ClientError as exc:
+        message = str(exc).replace(target.url, redact_url(target.url))[:MAX_ERROR_CHARS]
+        return Attempt(False, True, "connection_error", f"{type(exc).__name__}: {message}")
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def deliver(
+    session: aiohttp.ClientSession,
+    target: WebhookTarget,
+    alert: Alert,
+    encoded: bytes,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    on_attempt: Callable[[int], None] | None = None,
+) -> Delivery:
+    """Try until delivered, rejected for good, or out of attempts; wait between tries."""
+    body = webhook_body(target.format, alert, encoded)
+    policy = target.policy
+    result = Attempt(False, True, "none")
+    for attempt in range(1, policy.max_attempts + 1):
+        if on_attempt is not None:
+            on_attempt(attempt)
+        result = await post_once(session, target, alert, body, attempt)
+        ATTEMPTS.labels(target.name, result.outcome).inc()
+        if result.ok:
+            return Delivery(True, attempt)
+        if not result.retryable:
+            return Delivery(False, attempt, f"{result.error} (not retried)", "rejected")
+        if attempt == policy.max_attempts:
+            break
+        if result.retry_after_s is not None and result.retry_after_s > policy.max_delay_s:
+            return Delivery(
+                False,
+                attempt,
+                f"{result.error}; Retry-After {result.retry_after_s:.0f}s exceeds "
+                f"backoff_max_s {policy.max_delay_s:g}s",
+                "retry_after_too_long",
+            )
+        RETRIES.labels(target.name).inc()
+        delay = policy.delay(attempt, result.retry_after_s)
+        log.info(
+            "webhook attempt failed, retrying",
+            extra={
+                "subscription": target.name,
+                "alert_id": alert.alert_id,
+                "attempt": attempt,
+                "error": result.error,
+                "retry_in_s": round(delay, 3),
+            },
+        )
+        await sleep(delay)
+    return Delivery(False, policy.max_attempts, result.error, "retries_exhausted")
+
+
+@dataclass
+class _Job:
+    alert: Alert
+    encoded: bytes
+    queued_at: float
+    attempts: int = 0
+
+    def count_attempt(self, attempt: int) -> None:
+        self.attempts = attempt
+
+
+class WebhookSink:
+    """One subscription: a bounded queue and one worker, so its alerts arrive in order."""
+
+    def __init__(
+        self,
+        target: WebhookTarget,
+        store: AlertStore,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        stop_grace_s: float = 5.0,
+    ) -> None:
+        self.name = f"webhook:{target.name}"
+        self.target = target
+        self._store = store
+        self._session = session
+        self._own_session = session is None
+        self._grace = stop_grace_s
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=target.queue_size)
+        self._worker: asyncio.Task[None] | None = None
+        self._current: _Job | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        self._worker = asyncio.create_task(self._work(), name=self.name)
+        log.info(
+            "webhook subscription started",
+            extra={
+                "subscription": self.target.name,
+                "url": redact_url(self.target.url),
+                "format": self.target.format,
+            },
+        )
+
+    async def send(self, alerts: Sequence[tuple[Alert, bytes]]) -> None:
+        """Queue the alerts the filter takes; never waits (a full queue dead-letters)."""
+        for alert, encoded in alerts:
+            if not self.target.filter.matches(alert):
+                continue
+            try:
+                self._queue.put_nowait(_Job(alert, encoded, time.monotonic()))
+            except asyncio.QueueFull:
+                self._dead_letter(
+                    _Job(alert, encoded, 0.0),
+                    f"delivery queue full ({self.target.queue_size} waiting)",
+                    "queue_full",
+                )
+        QUEUE_DEPTH.labels(self.target.name).set(self._queue.qsize())
+
+    async def drain(self) -> None:
+        """Wait until every queued alert is delivered or dead-lettered (tests, shutdown)."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        """Give the queue `stop_grace_s` to drain; dead-letter whatever is left."""
+        if self._worker is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), self._grace)
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            self._dead_letter(job, "monitor stopped before delivery", "shutdown")
+            self._queue.task_done()
+        QUEUE_DEPTH.labels(self.target.name).set(0)
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _work(self) -> None:
+        assert self._session is not None
+        while True:
+            job = await self._queue.get()
+            self._current = job
+            try:
+                result = await deliver(
+                    self._session,
+                    self.target,
+                    job.alert,
+                    job.encoded,
+                    on_attempt=job.count_attempt,
+                )
+                if result.ok:
+                    DELIVERIES.labels(self.target.name, "delivered").inc()
+                    DELIVERY_SECONDS.labels(self.target.name).observe(
+                        time.monotonic() - job.queued_at
+                    )
+                else:
+                    self._dead_letter(job, result.error, result.reason)
+            except asyncio.CancelledError:
+                self._dead_letter(job, "monitor stopped during delivery", "shutdown")
+                raise
+            finally:
+                self._current = None
+                self._queue.task_done()
+                QUEUE_DEPTH.labels(self.target.name).set(self._queue.qsize())
+
+    def _dead_letter(self, job: _Job, error: str, reason: str) -> None:
+        DELIVERIES.labels(self.target.name, "dead_lettered").inc()
+        DEAD_LETTERED.labels(self.target.name, reason).inc()
+        log.warning(
+            "webhook alert dead-lettered",
+            extra={
+                "subscription": self.target.name,
+                "alert_id": job.alert.alert_id,
+                "attempts": job.attempts,
+                "reason": reason,
+                "error": error,
+            },
+        )
+        try:
+            self._store.add_dead_letter(
+                self.target.name, job.alert.alert_id, job.encoded, job.attempts, error
+            )
+        except Exception:  # the ledger failing must not kill the worker; the log has the id
+            log.exception(
+                "could not store dead letter",
+                extra={"subscription": self.target.name, "alert_id": job.alert.alert_id},
+            )
