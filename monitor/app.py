@@ -22,7 +22,7 @@ from typing import IO, Any, TextIO
 import polars as pl
 
 from monitor import metrics
-from monitor.alerts.channels import subscription_sinks
+from monitor.alerts.channels import subscription_sinks, subscriptions_ledger
 from monitor.alerts.interface import AlertSink
 from monitor.alerts.jsonl import JsonLinesSink
 from monitor.alerts.kafka import BusSink
@@ -30,6 +30,7 @@ from monitor.alerts.schema import Alert, encode_alert
 from monitor.alerts.store import AlertStore
 from monitor.detect import Detector, build_detector
 from monitor.feeds import build_feed_configs
+from monitor.ledger.ledger import Ledger
 from monitor.prices.health import FeedWatch
 from monitor.settings import Settings
 from streams.bus.factory import make_bus
@@ -208,6 +209,7 @@ class Pipeline:
     counters: Counters = field(default_factory=Counters)
     status_out: TextIO | None = sys.stderr
     watch: FeedWatch | None = None  # stale venues, assets without a fresh price
+    ledger: Ledger | None = None  # opened for the run: alerts recorded, dead letters kept
 
     def health(self) -> dict[str, Any]:
         """/healthz: ok while every feed is subscribed (or there are none); `degraded`
@@ -250,6 +252,9 @@ class Pipeline:
                 consumer = self.bus.consumer([s.kafka.ticks_topic], s.kafka.group_id)
                 await consumer.start()
                 stack.push_async_callback(consumer.stop)
+                if self.ledger is not None:  # before the sinks, closed after them
+                    await self.ledger.start()
+                    stack.push_async_callback(self.ledger.stop)
                 for sink in self.sinks:
                     await sink.start()
                     stack.push_async_callback(sink.stop)
@@ -329,14 +334,18 @@ def make_pipeline(
     assets = lots["asset"].unique().to_list()
     feeds = build_feeds(settings, assets, feed_urls) if ingest else []
     detector = build_detector(settings, lots) if detect else None
-    sinks = build_sinks(settings, bus, stdout=stdout) if detect else []
+    ledger = subscriptions_ledger(settings) if detect else None
+    store = ledger.alerts if ledger is not None else None
+    sinks = build_sinks(settings, bus, stdout=stdout, alert_store=store) if detect else []
     watch = FeedWatch(
         settings.prices.venue_stale_s,
         [f.venue for f in settings.feeds],
         board=detector.prices if detector is not None else None,
         assets=assets,
     )
-    return Pipeline(settings, bus, feeds, detector, sinks, status_out=status_out, watch=watch)
+    return Pipeline(
+        settings, bus, feeds, detector, sinks, status_out=status_out, watch=watch, ledger=ledger
+    )
 
 
 async def replay(

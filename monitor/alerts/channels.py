@@ -17,7 +17,15 @@ from monitor.alerts.subscriptions import SubscriptionServer
 from monitor.alerts.tokens import TokenRegistry
 from monitor.alerts.webhook import WebhookSink, webhook_targets
 from monitor.errors import ConfigError
+from monitor.ledger.ledger import Ledger
 from monitor.settings import Settings
+
+
+def subscriptions_ledger(settings: Settings) -> Ledger | None:
+    """The ledger (not yet open) when a subscription channel needs it, else None."""
+    if settings.webhooks or settings.subscriptions.websocket_port:
+        return Ledger(settings.ledger.path)
+    return None
 
 
 def subscription_sinks(
