@@ -101,6 +101,11 @@ class Detector:
         self.alerts_emitted += len(alerts)
         for alert in alerts:
             metrics.ALERTS_EMITTED.labels(alert.kind).inc()
+            # de FIFO plans may sell older tax-free lots at a gain: loss_usd < 0 there.
+            metrics.ALERTED_LOSS.labels(alert.asset).inc(max(0.0, float(alert.loss_usd)))
+            metrics.ALERTED_TAX_SAVINGS.labels(alert.asset).inc(
+                max(0.0, float(alert.tax_savings_usd))
+            )
         return alerts
 
     def _clock(self, tick: Tick) -> Callable[[], str]:

@@ -67,6 +67,16 @@ UNREALIZED_LOSS = Gauge(
     "Cost basis minus value, summed over an asset's lots under water, at its last price.",
     ["asset"],
 )
+ALERTED_LOSS = Counter(
+    "hm_alerted_loss_usd_total",
+    "Harvestable loss (loss_usd) of the harvest alerts emitted, by asset.",
+    ["asset"],
+)
+ALERTED_TAX_SAVINGS = Counter(
+    "hm_alerted_tax_savings_usd_total",
+    "Estimated tax savings (tax_savings_usd) of the harvest alerts emitted, by asset.",
+    ["asset"],
+)
 
 
 def _version() -> str:
