@@ -132,6 +132,10 @@ class SubscriptionServer:
         return f"ws://{self._host}:{self.port}{PATH}"
 
     @property
+    def listening(self) -> bool:
+        return self._server is not None and not self._stopping
+
+    @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 

@@ -4,6 +4,7 @@ ledger -> webhook and websocket subscribers, through `make_pipeline` as `run` bu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import socket
@@ -15,6 +16,9 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
+from monitor.alerts.client import AlertClient, Received
+from monitor.alerts.filter import AlertFilter
+from monitor.alerts.subscriptions import SubscriptionServer
 from monitor.alerts.tokens import new_token, token_hash
 from monitor.app import Pipeline, make_pipeline
 from monitor.ledger.ledger import Ledger
@@ -137,3 +141,67 @@ async def test_alerts_are_recorded_then_reach_webhook_and_websocket_subscribers(
     assert {s.alert_id for s in stored} == {a["alert_id"] for a in emitted}
     assert reader.alerts.dead_letters() == []
     reader.close()
+
+
+async def test_a_subscriber_connected_through_a_monitor_restart_misses_nothing_twice_nothing(
+    tmp_path: Path,
+) -> None:
+    """Pipeline A stops, pipeline B starts over the same ledger (a new detector, so the same
+    lots alert again at a new price): the tail client sees all four alerts exactly once."""
+    ws_port = free_port()
+    settings = settings_for(tmp_path, "http://127.0.0.1:9/unused", ws_port)
+    settings = settings.model_copy(update={"webhooks": []})
+    lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
+    client = AlertClient(
+        f"ws://127.0.0.1:{ws_port}/v1/alerts", TOKEN, AlertFilter(), backoff_initial_s=0.2
+    )
+    got: list[Received] = []
+
+    async def collect() -> None:
+        async for item in client.alerts():
+            got.append(item)
+
+    async def one_tick(pipeline: Pipeline, price: float) -> None:
+        await pipeline.bus.ensure_topics([settings.kafka.ticks_topic])  # run() may be starting
+        producer = pipeline.bus.producer()
+        await producer.start()
+        tick = btc_tick(price)
+        await producer.publish_many(
+            settings.kafka.ticks_topic, [(tick_key(tick), encode_tick(tick))]
+        )
+        await producer.flush()
+        await producer.stop()
+
+    first = make_pipeline(settings, lots, ingest=False, status_out=None, stdout=io.BytesIO())
+    server_a = first.sinks[1]
+    assert isinstance(server_a, SubscriptionServer)
+    _, finish_first = await running(first)
+    await eventually(lambda: server_a.listening, "A started (its consumer is running)")
+    reading = asyncio.create_task(collect())
+    try:
+        await eventually(lambda: server_a.subscriber_count == 1, "tail subscribed to A")
+        await one_tick(first, 40_000.0)
+        await eventually(lambda: len(got) == 2, "two alerts before the restart")
+        await finish_first()
+        second = make_pipeline(settings, lots, ingest=False, status_out=None, stdout=io.BytesIO())
+        server_b = second.sinks[1]
+        assert isinstance(server_b, SubscriptionServer)
+        _, finish_second = await running(second)
+        try:
+            await eventually(lambda: server_b.listening, "B started (its consumer is running)")
+            await one_tick(second, 39_000.0)  # most likely before the client is back
+            await eventually(lambda: len(got) == 4, "two more alerts after the restart")
+        finally:
+            await finish_second()
+    finally:
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+    ids = [r.alert.alert_id for r in got]
+    assert len(set(ids)) == 4
+    assert [r.alert.price for r in got] == ["40000", "40000", "39000", "39000"]
+    ledger = Ledger(settings.ledger.path).open()
+    stored = [s.alert_id for s in ledger.alerts.alerts_since("2000-01-01T00:00:00Z")]
+    ledger.close()
+    assert stored == ids  # the ledger's order is the order the subscriber saw
+    assert client.connects == 2
