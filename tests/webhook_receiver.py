@@ -29,6 +29,7 @@ class Receiver:
     script: Script = lambda _id, _n: (200, {})
     secret: bytes | None = SECRET
     hold: asyncio.Event | None = None  # when set, requests wait for it before answering
+    slow_first_s: float = 0.0  # the first request of each alert answers this late
     attempts: list[tuple[str, int, float]] = field(default_factory=list)  # id, status, time
     accepted: Counter[str] = field(default_factory=Counter)
     order: list[str] = field(default_factory=list)
@@ -74,6 +75,10 @@ class Receiver:
         if self.hold is not None:
             await self.hold.wait()
         tries = sum(1 for a in self.attempts if a[0] == alert_id) + 1
+        if tries == 1 and self.slow_first_s:
+            self.attempts.append((alert_id, 0, time.monotonic()))  # 0: answered too late
+            await asyncio.sleep(self.slow_first_s)
+            return web.Response(status=200, text="late")
         status, headers = self.script(alert_id, tries)
         self.attempts.append((alert_id, status, time.monotonic()))
         self.headers.append(dict(request.headers))

@@ -51,7 +51,7 @@ RETRIES = Counter(
 DEAD_LETTERED = Counter(
     "hm_webhook_dead_letters_total",
     "Alerts put in the dead-letter table, by reason (retries_exhausted, rejected, "
-    "retry_after_too_long, queue_full, shutdown).",
+    "retry_after_too_long, queue_full, shutdown, error).",
     ["subscription", "reason"],
 )
 QUEUE_DEPTH = Gauge(
@@ -353,6 +353,9 @@ class WebhookSink:
             except asyncio.CancelledError:
                 self._dead_letter(job, "monitor stopped during delivery", "shutdown")
                 raise
+            except Exception as exc:  # a bug must cost one alert (kept), not the worker
+                log.exception("webhook delivery failed", extra={"subscription": self.target.name})
+                self._dead_letter(job, f"{type(exc).__name__}: {exc}", "error")
             finally:
                 self._current = None
                 self._queue.task_done()

@@ -16,7 +16,7 @@ from monitor.alerts.redelivery import redeliver
 from monitor.alerts.retry import RetryPolicy
 from monitor.alerts.schema import encode_alert
 from monitor.alerts.store import AlertStore
-from monitor.alerts.webhook import DEAD_LETTERED, WebhookSink, WebhookTarget
+from monitor.alerts.webhook import ATTEMPTS, DEAD_LETTERED, WebhookSink, WebhookTarget
 from tests.alerting import STORES, open_store, publish, sample_alert
 from tests.webhook_receiver import SECRET, Receiver
 
@@ -246,3 +246,22 @@ async def test_the_filter_decides_what_a_subscription_receives(
     finally:
         await sink.stop()
     assert list(receiver.accepted) == [wanted.alert_id]
+
+
+async def test_a_receiver_slower_than_timeout_s_is_retried(
+    receiver: Receiver, store: AlertStore
+) -> None:
+    receiver.slow_first_s = 0.4  # answers after the sender gave up
+    before = ATTEMPTS.labels("hook", "timeout")._value.get()
+    sink = WebhookSink(target(receiver.url, timeout_s=0.1), store)
+    await sink.start()
+    alert = sample_alert(1)
+    try:
+        await publish(store, [sink], [alert])
+        await sink.drain()
+    finally:
+        await sink.stop()
+    assert [status for _, status, _ in receiver.attempts] == [0, 200]
+    assert ATTEMPTS.labels("hook", "timeout")._value.get() - before == 1
+    assert store.dead_letters() == []
+    assert receiver.headers[-1]["X-HM-Alert-Id"] == alert.alert_id  # the receiver's dedup key
