@@ -1,6 +1,7 @@
 """Every dashboard panel query and every rule, run by a real Prometheus scraping the demo.
 
-`harvest-monitor demo` runs as a subprocess with its metrics on a free loopback port; a
+`harvest-monitor demo` runs as a subprocess with its metrics on a free loopback port,
+delivering its alerts to a (flaky) webhook receiver on loopback through the ledger; a
 real `prometheus` scrapes it every second and evaluates docker/prometheus/rules/. After
 two successful scrapes, each panel's query and each recording rule is executed through
 the HTTP API: one that errors, or returns nothing (or only NaN) once the demo has had time
@@ -9,6 +10,7 @@ to produce it, fails the test. Skips when `prometheus` is not installed.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -18,9 +20,31 @@ import pytest
 
 from tests.ops.expressions import REPO, dashboard_queries, rules
 from tests.ops.live_prometheus import LivePrometheus, free_port
+from tests.ops.webhook_receiver import WebhookReceiver
 
 JOB = "harvest-demo"
 DEMO = (sys.executable, "-m", "monitor.cli", "demo", "--duration", "120")
+SECRET_ENV = "HM_OPS_TEST_HOOK_SECRET"
+
+
+def demo_config(tmp: Path, hook_url: str) -> Path:
+    """The demo's defaults plus a signed webhook subscription (which needs the ledger)."""
+    path = tmp / "demo.toml"
+    path.write_text(
+        f"""
+[ledger]
+path = "{tmp / "ledger.sqlite"}"
+
+[[webhooks]]
+name = "ops-test"
+url = "{hook_url}"
+secret_env = "{SECRET_ENV}"
+backoff_initial_s = 0.1
+backoff_max_s = 0.5
+""",
+        encoding="utf-8",
+    )
+    return path
 
 
 def wait_for_scrapes(
@@ -66,28 +90,35 @@ def test_every_panel_query_and_rule_works_on_the_live_demo(
     port = free_port()
     queries = {q.where: q.expr for q in dashboard_queries()}
     queries |= {f"recording rule {r.name}": r.name for r in rules() if r.kind == "record"}
-    with (tmp_path / "demo.out").open("wb") as out, (tmp_path / "demo.err").open("wb") as err:
+    with (
+        WebhookReceiver() as receiver,
+        (tmp_path / "demo.out").open("wb") as out,
+        (tmp_path / "demo.err").open("wb") as err,
+    ):
+        config = demo_config(tmp_path, receiver.url)
         demo = subprocess.Popen(
-            [*DEMO, "--metrics-port", str(port)],
+            [*DEMO, "--config", str(config), "--metrics-port", str(port)],
             cwd=REPO,
             stdout=out,
             stderr=err,
+            env={**os.environ, SECRET_ENV: "ops-test-secret"},
         )
-    try:
-        with LivePrometheus(prometheus_binary, tmp_path, {JOB: f"127.0.0.1:{port}"}) as prom:
-            prom.wait_ready()
-            wait_for_scrapes(prom, demo, 2, tmp_path / "demo.err")
-            failed = run_until_answered(prom, queries)
-            rule_health = [
-                f"{rule['name']}: {rule['health']} {rule.get('lastError', '')}"
-                for group in prom.api("rules")["groups"]
-                for rule in group["rules"]
-                if rule["health"] != "ok"
-            ]
-    finally:
-        demo.terminate()
-        demo.wait(timeout=30)
+        try:
+            with LivePrometheus(prometheus_binary, tmp_path, {JOB: f"127.0.0.1:{port}"}) as prom:
+                prom.wait_ready()
+                wait_for_scrapes(prom, demo, 2, tmp_path / "demo.err")
+                failed = run_until_answered(prom, queries)
+                rule_health = [
+                    f"{rule['name']}: {rule['health']} {rule.get('lastError', '')}"
+                    for group in prom.api("rules")["groups"]
+                    for rule in group["rules"]
+                    if rule["health"] != "ok"
+                ]
+        finally:
+            demo.terminate()
+            demo.wait(timeout=30)
     report = "\n".join(f"{where}: {why}" for where, why in failed.items())
     assert not failed, f"{report}\ndemo stderr:\n{tail(tmp_path / 'demo.err')}"
     assert not rule_health, rule_health
+    assert receiver.requests > receiver.failed > 0  # deliveries and retries happened for real
     assert len(queries) >= 30  # every panel of every row was found

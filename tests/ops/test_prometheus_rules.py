@@ -69,7 +69,9 @@ def test_issue_alerts_are_all_there() -> None:
         "HarvestFeedStale",
         "HarvestNoTicks",
         "HarvestConsumerLagGrowing",
-        "HarvestAlertDeliveryFailing",
+        "HarvestAlertSinkFailing",
+        "HarvestWebhookFailing",
+        "HarvestAlertsDeadLettered",
     }
     assert wanted <= alerts, wanted - alerts
 
