@@ -29,3 +29,4 @@ def main() -> None:
 from monitor.cli import pipeline as _pipeline  # noqa: E402,F401
 from monitor.cli import tax as _tax  # noqa: E402,F401
 from monitor.cli import alerts as _alerts  # noqa: E402,F401
+from monitor.cli import execute as _execute  # noqa: E402,F401

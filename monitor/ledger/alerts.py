@@ -93,6 +93,25 @@ class LedgerAlertStore:
             ).fetchone()
         return None if row is None else StoredAlert(int(row[0]), row[1], row[2], bytes(row[3]))
 
+    def cursor(self, name: str) -> int | None:
+        """The last alert seq reader `name` handled (None: it never ran on this ledger)."""
+        with self._db.read() as conn:
+            row = conn.execute("SELECT seq FROM cursors WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO cursors (name, seq) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+                (name, seq),
+            )
+
+    def last_seq(self) -> int:
+        """The newest alert's seq (0 when there is none)."""
+        with self._db.read() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()[0])
+
     def add_dead_letter(
         self, subscription: str, alert_id: str, body: bytes, attempts: int, last_error: str
     ) -> None:

@@ -50,7 +50,7 @@ Leg = Literal["sell", "rebuy"]
 
 _COLUMNS = (
     "intent_id, alert_id, mode, account, wallet, asset, venue, symbol, lots, quantity, price, "
-    "rebuy_asset, rebuy_after, state, reason"
+    "rebuy_asset, rebuy_after, disallowed_loss_usd, state, reason"
 )
 
 
@@ -71,6 +71,7 @@ class Intent:
     price: Decimal  # the alert's consolidated USD price
     rebuy_asset: str  # '' when there is no rebuy
     rebuy_after: datetime
+    disallowed_loss_usd: Decimal = Decimal(0)  # of the planned sale, by the rule pack
     state: State = "planned"
     reason: str = ""
 
@@ -89,12 +90,13 @@ class OrderRow:
 
 @dataclass(frozen=True, slots=True)
 class FillRecord:
-    """An order's execution in USD: `quantity` units at `price`, `fee_usd` paid."""
+    """An order's execution in USD: `quantity` units at `price` for `notional_usd`."""
 
     venue_order_id: str
     status: str  # the venue's final order status (filled, partially_filled, canceled, ...)
     quantity: Decimal
-    price: Decimal
+    price: Decimal  # average, USD
+    notional_usd: Decimal  # what the units cost or fetched before fees (the venue's sum)
     fee_usd: Decimal
     at: datetime
     received_quantity: Decimal | None = None  # a buy whose fee was taken in the asset
@@ -118,7 +120,7 @@ class IntentTable:
             now = utc_now()
             conn.execute(
                 f"INSERT INTO intents ({_COLUMNS}, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     intent.intent_id,
                     intent.alert_id,
@@ -133,6 +135,7 @@ class IntentTable:
                     dec(intent.price),
                     intent.rebuy_asset,
                     iso(intent.rebuy_after),
+                    dec(intent.disallowed_loss_usd),
                     state,
                     reason,
                     now,
@@ -236,8 +239,9 @@ class IntentTable:
                 alert_id=intent.alert_id,
                 plan=intent.lots,
                 filled=fill.quantity,
-                net_proceeds=fill.quantity * fill.price - fill.fee_usd,
+                net_proceeds=fill.notional_usd - fill.fee_usd,
                 sold_at=fill.at,
+                disallowed=intent.disallowed_loss_usd,
             )
             if not intent.rebuy_asset:
                 _end(conn, intent.intent_id, "done", "")
@@ -267,7 +271,7 @@ class IntentTable:
                 wallet=intent.wallet,
                 asset=intent.rebuy_asset,
                 quantity=received,
-                cost_basis=fill.quantity * fill.price + fill.fee_usd,
+                cost_basis=fill.notional_usd + fill.fee_usd,
                 acquired_at=fill.at,
             )
             _end(conn, intent.intent_id, "done", "")
@@ -335,8 +339,9 @@ def _select(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> l
             price=undec(r[10]),
             rebuy_asset=r[11],
             rebuy_after=lot_rows.parse_time(r[12]),
-            state=r[13],
-            reason=r[14],
+            disallowed_loss_usd=undec(r[13]),
+            state=r[14],
+            reason=r[15],
         )
         for r in rows
     ]
@@ -370,13 +375,14 @@ def _insert_fill(
     conn: sqlite3.Connection, client_order_id: str, intent_id: str, fill: FillRecord
 ) -> None:
     conn.execute(
-        "INSERT INTO fills (client_order_id, intent_id, quantity, price, fee_usd, at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO fills (client_order_id, intent_id, quantity, price, notional_usd, fee_usd, "
+        "at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             client_order_id,
             intent_id,
             dec(fill.quantity),
             dec(fill.price),
+            dec(fill.notional_usd),
             dec(fill.fee_usd),
             iso(fill.at),
         ),

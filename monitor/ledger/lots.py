@@ -207,12 +207,15 @@ def close_for_sale(
     filled: Decimal,
     net_proceeds: Decimal,
     sold_at: datetime,
+    disallowed: Decimal = ZERO,
 ) -> list[Disposal]:
     """Close `filled` units over the plan's lots in order; one disposal per lot touched.
 
     Net proceeds are shared pro rata by quantity, the last lot taking the remainder, so
-    the disposals add up to the sale exactly.
+    the disposals add up to the sale exactly. `disallowed` (the plan's wash-sale part of
+    the whole planned sale) is shared by quantity over the planned units.
     """
+    planned_total = sum((q for _, q in plan), ZERO)
     portions: list[tuple[str, Decimal]] = []
     left = filled
     for lot_id, planned in plan:
@@ -276,6 +279,7 @@ def close_for_sale(
             term=holding_term(acquired_on, sold_at.date()),
             harvest=True,
             alert_id=alert_id,
+            disallowed_loss_usd=exact_share(disallowed, qty, planned_total) if disallowed else ZERO,
         )
         insert_disposal(conn, disposal, intent_id)
         disposals.append(disposal)

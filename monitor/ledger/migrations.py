@@ -27,7 +27,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
-        "lots, lot events, alerts, dead letters, intents, orders, fills, disposals",
+        "lots, lot events, alerts, dead letters, intents, orders, fills, disposals, cursors",
         """
         CREATE TABLE lots (
             lot_id TEXT PRIMARY KEY,
@@ -95,6 +95,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             price TEXT NOT NULL,                -- the alert's consolidated USD price
             rebuy_asset TEXT NOT NULL,          -- '' when there is no rebuy
             rebuy_after TEXT NOT NULL,          -- earliest time of the rebuy
+            disallowed_loss_usd TEXT NOT NULL,  -- the plan's wash-sale / superficial-loss part
             state TEXT NOT NULL CHECK (state IN ('planned', 'sell_submitted', 'sell_filled',
                 'sell_partially_filled', 'rebuy_submitted', 'done', 'failed', 'cancelled')),
             reason TEXT NOT NULL DEFAULT '',
@@ -126,6 +127,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             intent_id TEXT NOT NULL,
             quantity TEXT NOT NULL,
             price TEXT NOT NULL,                -- average fill price, USD
+            notional_usd TEXT NOT NULL,         -- quantity x price as the venue counted it
             fee_usd TEXT NOT NULL,
             at TEXT NOT NULL
         );
@@ -148,6 +150,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             disallowed_loss_usd TEXT NOT NULL
         );
         CREATE INDEX disposals_by_day ON disposals (sold_on);
+
+        CREATE TABLE cursors (
+            name TEXT PRIMARY KEY,              -- a reader of the alerts table (executor)
+            seq INTEGER NOT NULL                -- the last alert seq it has handled
+        );
         """,
     ),
 )

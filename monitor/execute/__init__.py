@@ -1,0 +1,1 @@
+"""Harvest execution: alert-only (default), paper or live (ccxt), through durable intents."""

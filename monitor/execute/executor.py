@@ -1,0 +1,284 @@
+"""The executor: alerts from the ledger -> intents -> orders -> fills -> lot changes.
+
+It reads alerts from the ledger's alerts table in order (a durable cursor), so an alert
+recorded just before a crash is still acted on after it, and it runs beside detection
+as its own task: detection only records alerts and wakes it.
+
+Crash safety, in order: the intent (its lots reserved) is committed before any order;
+the order row before the order is sent; a fill with every lot change it causes in one
+transaction. At start, `recover()` asks the venue, by client order id, about every
+order that may be in flight, before anything new is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import msgspec
+
+from monitor.alerts.schema import Alert, decode_alert
+from monitor.execute import metrics
+from monitor.execute.fills import FillRecorder, Listener
+from monitor.execute.guardrails import Guardrails
+from monitor.execute.idempotency import intent_id
+from monitor.execute.intake import build_intent, parse_time, screen
+from monitor.execute.orders import OrderDesk, Pending
+from monitor.execute.venue import MarketRules, Reference, Venue, VenueRejected, VenueUnavailable
+from monitor.ledger import Ledger
+from monitor.ledger.intents import ACTIVE, Intent, Leg, rebuy_symbol
+from monitor.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CURSOR = "executor"
+PAGE = 200
+
+
+class Executor:
+    """Runs harvest intents in paper or live mode; `run()` is its supervised task."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        venue: Venue,
+        *,
+        guardrails: Guardrails | None = None,
+        clock: Callable[[], datetime] | None = None,
+        price_of: Callable[[str], Decimal | None] | None = None,
+        listeners: Sequence[Listener] = (),
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.venue = venue
+        self.desk = OrderDesk(
+            settings.execution, ledger, venue, guardrails or Guardrails(settings.execution)
+        )
+        self.recorder = FillRecorder(ledger, settings.execution.quote_usd, listeners)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._price_of = price_of  # USD price of an asset now (delayed or replacement rebuys)
+        self._wake = asyncio.Event()
+        self._quote_usd = settings.execution.quote_usd
+
+    @property
+    def listeners(self) -> list[Listener]:
+        return self.recorder.listeners
+
+    async def start(self) -> None:
+        await self.venue.start()
+
+    async def stop(self) -> None:
+        await self.venue.stop()
+
+    def wake(self) -> None:
+        """New alerts are in the ledger."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Recover, then follow the alerts table until cancelled."""
+        await self.recover()
+        while True:
+            self._wake.clear()
+            await self.drain()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.execution.poll_interval_s)
+
+    async def recover(self) -> None:
+        """Settle every active intent with the venue before anything new is sent."""
+        alerts = self.ledger.alerts
+        if alerts.cursor(CURSOR) is None:  # first run on this ledger: history is not traded
+            alerts.set_cursor(CURSOR, alerts.last_seq())
+        active = self.ledger.intents.in_states(ACTIVE)
+        if any(i.state in ("sell_submitted", "rebuy_submitted") for i in active):
+            await asyncio.sleep(self.settings.execution.recovery_grace_s)
+        for intent in active:
+            log.info("recovering", extra={"intent_id": intent.intent_id, "state": intent.state})
+            await self.advance(intent)
+        self._gauge()
+
+    async def drain(self) -> None:
+        """Act on every alert after the cursor, then on intents still under way."""
+        alerts = self.ledger.alerts
+        while True:
+            page = alerts.alerts_after_seq(alerts.cursor(CURSOR) or 0, PAGE)
+            for stored in page:
+                try:
+                    alert = decode_alert(stored.body)
+                except msgspec.DecodeError as exc:
+                    metrics.ERRORS.labels("bad_alert").inc()
+                    log.error(
+                        "stored alert unreadable, not traded",
+                        extra={"alert_id": stored.alert_id, "error": str(exc)},
+                    )
+                else:
+                    await self.handle(alert)
+                alerts.set_cursor(CURSOR, stored.seq)
+            if len(page) < PAGE:
+                break
+        for intent in self.ledger.intents.in_states(ACTIVE):
+            await self.advance(intent)
+        self._gauge()
+
+    async def handle(self, alert: Alert) -> Intent | None:
+        """One alert: its intent (existing or new), carried as far as it can go now."""
+        skip = screen(alert, self.settings)
+        if skip is not None:
+            log.debug("not traded", extra={"alert_id": alert.alert_id, "reason": skip.reason})
+            return None
+        existing = self.ledger.intents.get(intent_id(alert.alert_id))
+        if existing is None:
+            existing = await self._plan(alert)
+        await self.advance(existing)
+        return self.ledger.intents.get(existing.intent_id)
+
+    async def _plan(self, alert: Alert) -> Intent:
+        """Write the intent (lots reserved) or a cancelled one with the reason."""
+        refusal = ""
+        rules = MarketRules("", Decimal(0))
+        try:
+            rules = await self.venue.market(f"{alert.asset}/{self.settings.execution.quote}")
+        except (VenueRejected, VenueUnavailable) as exc:
+            refusal = str(exc)
+        candidate, reason = build_intent(alert, self.settings, rules, self._open(alert))
+        notional = candidate.quantity * candidate.price
+        reason = refusal or reason or self._stale(alert) or self.desk.guard.harvest_limit(notional)
+        intent, _ = self.ledger.intents.plan(candidate)
+        if intent.state == "planned" and reason:
+            self.ledger.intents.end(intent.intent_id, "cancelled", reason)
+        if reason or intent.state == "cancelled":
+            log.warning(
+                "harvest not executed",
+                extra={"alert_id": alert.alert_id, "reason": reason or intent.reason},
+            )
+        found = self.ledger.intents.get(intent.intent_id)
+        return found if found is not None else intent
+
+    async def advance(self, intent: Intent) -> None:
+        """Take an intent through as many states as it can go now; errors are contained."""
+        try:
+            while True:
+                state = intent.state
+                if state == "planned":
+                    await self._sell(intent)
+                elif state in ("sell_submitted", "rebuy_submitted"):
+                    await self._reconcile(intent)
+                elif state in ("sell_filled", "sell_partially_filled"):
+                    await self._rebuy(intent)
+                after = self.ledger.intents.get(intent.intent_id)
+                if after is None or after.state == state:
+                    return
+                intent = after
+        except Pending as exc:
+            log.warning(
+                "order outcome unknown, will ask again",
+                extra={"intent_id": intent.intent_id, "error": str(exc)},
+            )
+        except Exception as exc:  # one intent's trouble must not stop the others
+            metrics.ERRORS.labels("internal").inc()
+            log.exception(
+                "executor error", extra={"intent_id": intent.intent_id, "error": str(exc)}
+            )
+
+    async def _sell(self, intent: Intent) -> None:
+        halted = self.desk.halted()
+        if halted:
+            self._cancel(intent, halted)
+            return
+        now = self._clock()
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        sold_today = self.ledger.intents.sell_notional_since(day)
+        over = self.desk.guard.daily_limit(intent.quantity * intent.price, sold_today, day)
+        if over:
+            self._cancel(intent, over)
+            return
+        order = await self.desk.send(
+            intent, "sell", intent.symbol, intent.quantity, self._ref(intent)
+        )
+        if order is not None:
+            self.recorder.sell(intent, order)
+
+    async def _reconcile(self, intent: Intent) -> None:
+        leg: Leg = "sell" if intent.state == "sell_submitted" else "rebuy"
+        order = await self.desk.reconcile(intent, leg, self._ref(intent))
+        if order is None:  # a state change without its order row cannot be committed
+            self.ledger.intents.end(intent.intent_id, "failed", f"{leg}: no order row")
+        elif leg == "sell":
+            self.recorder.sell(intent, order)
+        else:
+            self.recorder.rebuy(intent, order)
+
+    async def _rebuy(self, intent: Intent) -> None:
+        if self._clock() < intent.rebuy_after or self.desk.halted():
+            return  # not yet, or trading is halted: the sale is recorded, the rebuy waits
+        ref = self._rebuy_reference(intent)
+        if ref is None:
+            return  # no price for the rebuy asset yet
+        symbol = rebuy_symbol(intent)
+        try:
+            rules = await self.venue.market(symbol)
+        except VenueRejected as exc:
+            self.ledger.intents.end(intent.intent_id, "failed", f"rebuy: {exc}")
+            return
+        sold = self.ledger.intents.sold_quantity(intent.intent_id)
+        if intent.rebuy_asset == intent.asset:
+            amount = rules.round_amount(sold)
+        else:  # a replacement: about the same USD exposure
+            amount = rules.round_amount(sold * intent.price / self._quote_usd / ref.price)
+        refusal = rules.refusal(amount, ref.price)
+        if refusal:
+            self.ledger.intents.end(intent.intent_id, "failed", f"rebuy: {refusal}")
+            return
+        order = await self.desk.send(intent, "rebuy", symbol, amount, ref)
+        if order is not None:
+            self.recorder.rebuy(intent, order)
+
+    def _cancel(self, intent: Intent, reason: str) -> None:
+        self.ledger.intents.end(intent.intent_id, "cancelled", reason)
+        log.warning(
+            "harvest not executed",
+            extra={"alert_id": intent.alert_id, "intent_id": intent.intent_id, "reason": reason},
+        )
+
+    def _ref(self, intent: Intent) -> Reference:
+        """The alert's price and tick time: what a paper sell fills at."""
+        return Reference(intent.price / self._quote_usd, self._alert_time(intent) or self._clock())
+
+    def _rebuy_reference(self, intent: Intent) -> Reference | None:
+        sale = self._alert_time(intent) or self._clock()
+        if intent.rebuy_asset == intent.asset and intent.rebuy_after <= sale:
+            return Reference(intent.price / self._quote_usd, sale)  # same tick, same price
+        usd = self._price_of(intent.rebuy_asset) if self._price_of is not None else None
+        if usd is not None:
+            return Reference(usd / self._quote_usd, self._clock())
+        if self.settings.execution.mode == "live" and intent.rebuy_asset == intent.asset:
+            return self._ref(intent)  # a live market order needs no price; limits use this
+        return None
+
+    def _alert_time(self, intent: Intent) -> datetime | None:
+        stored = self.ledger.alerts.alert(intent.alert_id)
+        return parse_time(decode_alert(stored.body).tick_ts) if stored is not None else None
+
+    def _stale(self, alert: Alert) -> str:
+        limit = self.settings.execution.max_alert_age_s
+        if not limit:
+            return ""
+        age = (self._clock() - parse_time(alert.emitted_at)).total_seconds()
+        return f"alert is {age:.0f}s old (max_alert_age_s {limit:g})" if age > limit else ""
+
+    def _open(self, alert: Alert) -> dict[str, Decimal]:
+        out: dict[str, Decimal] = {}
+        for lot_id in alert.lot_ids:
+            lot = self.ledger.lot(lot_id)
+            if lot is not None and lot["status"] == "open":
+                quantity = lot["open_quantity"]
+                out[lot_id] = quantity if isinstance(quantity, Decimal) else Decimal(0)
+        return out
+
+    def _gauge(self) -> None:
+        for state, n in self.ledger.intents.counts().items():
+            metrics.INTENTS.labels(state).set(n)

@@ -1,0 +1,179 @@
+"""Paper execution through the real ledger: intents, fills, lot events, disposals."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from monitor.alerts.schema import Alert, alert_id, encode_alert
+from monitor.execute.executor import Executor
+from monitor.execute.fills import BookChange
+from monitor.execute.guardrails import Guardrails
+from monitor.execute.paper import PaperVenue
+from monitor.ledger import Ledger
+from monitor.settings import Settings, load_settings
+
+HEADER = "lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at\n"
+LOTS = "L1,acct,w1,BTC,1,60000,2025-03-01\nL2,acct,w1,BTC,0.5,35000,2024-01-10\n"
+
+
+def settings(tmp_path: Path, **overrides: object) -> Settings:
+    base = {
+        "execution.mode": "paper",
+        "execution.max_alert_age_s": 0,
+        "execution.kill_switch_file": str(tmp_path / "KILL"),
+        "execution.poll_interval_s": 0.01,
+        "execution.max_harvest_usd": 0,
+        "execution.max_daily_usd": 0,
+    }
+    base.update(overrides)
+    return load_settings(None, env={}, overrides=base)
+
+
+def alert(lot_ids: list[str], quantity: str, price: str = "40000", n: int = 0) -> Alert:
+    tick_ts = f"2026-03-01T12:00:0{n}.000Z"
+    return Alert(
+        alert_id=alert_id("harvest", "acct", "w1", "BTC", ",".join(lot_ids), price, tick_ts),
+        account="acct",
+        wallet="w1",
+        asset="BTC",
+        lot_ids=lot_ids,
+        quantity=quantity,
+        price=price,
+        cost_basis_usd="95000.00",
+        proceeds_usd="60000.00",
+        loss_usd="35000.00",
+        short_term_loss_usd="20000.00",
+        long_term_loss_usd="15000.00",
+        tax_savings_usd="10400.00",
+        cost_usd="180.00",
+        net_benefit_usd="10220.00",
+        venue="binance",
+        symbol="BTC/USDT",
+        tick_ts=tick_ts,
+        emitted_at=tick_ts,
+    )
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    csv = tmp_path / "p.csv"
+    csv.write_text(HEADER + LOTS, encoding="utf-8")
+    ledger = Ledger(tmp_path / "ledger.sqlite").open()
+    ledger.import_lots(csv)
+    return ledger
+
+
+async def run_one(ex: Executor, ledger: Ledger, a: Alert) -> None:
+    ledger.alerts.record_alerts([(a.alert_id, a.emitted_at, encode_alert(a))])
+    await ex.drain()
+
+
+async def test_a_paper_harvest_sells_rebuys_and_records_everything(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    changes: list[BookChange] = []
+    venue = PaperVenue(settings(tmp_path).harvest)
+    ex = Executor(
+        settings(tmp_path),
+        ledger,
+        venue,
+        listeners=[changes.append],
+        guardrails=Guardrails(settings(tmp_path).execution, env={}),
+    )
+    await ex.recover()
+    a = alert(["L1", "L2"], "1.5")
+    await run_one(ex, ledger, a)
+
+    intent = ledger.intents.in_states(("done",))
+    assert [i.alert_id for i in intent] == [a.alert_id]
+    # Sell 1.5 at 40000 less 5 bps = 39980: 59970 notional, 59.97 fee -> 59910.03 net.
+    disposals = ledger.disposals(2026)
+    assert [(d.lot_id, d.quantity, d.term) for d in disposals] == [
+        ("L1", Decimal(1), "short"),  # bought 2025-03-01: long-term only from 2026-03-02
+        ("L2", Decimal("0.5"), "long"),
+    ]
+    assert [d.proceeds_usd for d in disposals] == [Decimal("39940.02"), Decimal("19970.01")]
+    assert sum(d.proceeds_usd for d in disposals) == Decimal("59910.03")
+    assert [d.cost_basis_usd for d in disposals] == [Decimal(60000), Decimal(35000)]
+    assert all(d.sold_on == date(2026, 3, 1) and d.alert_id == a.alert_id for d in disposals)
+    assert ledger.lot_events("L1") == [("opened", "1", "60000"), ("closed", "1", "60000")]
+    # Rebuy 1.5 at 40020: 60030 + 60.03 fee is the new lot's basis, acquired at the tick.
+    rebuy = ledger.open_lots()
+    assert rebuy.height == 1
+    row = rebuy.row(0, named=True)
+    assert (row["asset"], row["quantity"], row["cost_basis_usd"]) == (
+        "BTC",
+        Decimal("1.5"),
+        Decimal("60090.03"),
+    )
+    assert row["acquired_at"].isoformat() == "2026-03-01T12:00:00+00:00"
+    assert [(c.disposals != (), c.opened_lot_id != "") for c in changes] == [
+        (True, False),
+        (False, True),
+    ]
+    assert len(venue.orders) == 2
+
+
+async def test_the_same_alert_twice_is_one_harvest(tmp_path: Path, ledger: Ledger) -> None:
+    venue = PaperVenue(settings(tmp_path).harvest)
+    ex = Executor(settings(tmp_path), ledger, venue)
+    await ex.recover()
+    a = alert(["L1"], "1")
+    await run_one(ex, ledger, a)
+    await ex.handle(a)  # e.g. the alert replayed after a restart
+    ledger.alerts.record_alerts([(a.alert_id, a.emitted_at, encode_alert(a))])
+    await ex.drain()
+    assert len(venue.orders) == 2  # one sell, one rebuy
+    assert len(ledger.disposals()) == 1
+
+
+async def test_a_lot_already_sold_is_not_sold_again(tmp_path: Path, ledger: Ledger) -> None:
+    venue = PaperVenue(settings(tmp_path).harvest)
+    ex = Executor(settings(tmp_path, **{"harvest.rebuy": "none"}), ledger, venue)
+    await ex.recover()
+    await run_one(ex, ledger, alert(["L1"], "1"))
+    second = alert(["L1", "L2"], "1.5", price="39000", n=5)
+    await run_one(ex, ledger, second)
+    cancelled = ledger.intents.in_states(("cancelled",))
+    assert [(i.alert_id, i.reason) for i in cancelled] == [
+        (second.alert_id, "lot L1 is closed")
+    ]
+    assert [d.lot_id for d in ledger.disposals()] == ["L1"]
+    assert ledger.lot("L2") is not None and ledger.lot("L2")["reserved_by"] is None
+
+
+async def test_kill_switch_file_stops_the_sell(tmp_path: Path, ledger: Ledger) -> None:
+    (tmp_path / "KILL").write_text("", encoding="utf-8")
+    venue = PaperVenue(settings(tmp_path).harvest)
+    ex = Executor(settings(tmp_path), ledger, venue)
+    await ex.recover()
+    await run_one(ex, ledger, alert(["L1"], "1"))
+    [intent] = ledger.intents.in_states(("cancelled",))
+    assert intent.reason.startswith("kill switch:")
+    assert venue.orders == {}
+    assert ledger.open_lots().height == 2
+
+
+async def test_guardrails_cap_a_harvest_and_a_day(tmp_path: Path, ledger: Ledger) -> None:
+    s = settings(
+        tmp_path,
+        **{
+            "execution.max_harvest_usd": 50000,
+            "execution.max_daily_usd": 50000,
+            "harvest.rebuy": "none",
+        },
+    )
+    venue = PaperVenue(s.harvest)
+    ex = Executor(s, ledger, venue)
+    await ex.recover()
+    await run_one(ex, ledger, alert(["L1", "L2"], "1.5"))  # 60000 USD > 50000
+    await run_one(ex, ledger, alert(["L1"], "1", n=1))  # 40000: fits
+    await run_one(ex, ledger, alert(["L2"], "0.5", n=2))  # 20000 more: over the day
+    reasons = [i.reason for i in ledger.intents.in_states(("cancelled",))]
+    assert len(reasons) == 2
+    assert "over max_harvest_usd" in reasons[0] and "over max_daily_usd" in reasons[1]
+    assert [d.lot_id for d in ledger.disposals()] == ["L1"]
