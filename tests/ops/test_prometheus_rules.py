@@ -72,6 +72,8 @@ def test_issue_alerts_are_all_there() -> None:
         "HarvestAlertSinkFailing",
         "HarvestWebhookFailing",
         "HarvestAlertsDeadLettered",
+        "HarvestKillSwitchOn",
+        "HarvestExecutorErrors",
     }
     assert wanted <= alerts, wanted - alerts
 
