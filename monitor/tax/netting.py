@@ -29,7 +29,6 @@ from itertools import combinations
 from monitor.tax.disposal import Term
 from monitor.tax.rules import ZERO, Position, TaxRules
 
-
 SLOPE_STEP = Decimal("1e-15")  # the curve's thirds of a segment are inexact decimals:
 VALUE_STEP = Decimal("1e-9")  # round their residue away (rates and cents are far coarser)
 

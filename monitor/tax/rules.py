@@ -8,13 +8,14 @@ back) reads one of these, so a number on an alert traces back to a pack key or a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
 from monitor.settings import TaxSettings
-from monitor.tax.disposal import Term
+from monitor.tax.disposal import Disposal, Term
 from monitor.tax.packs import RulePack, load_pack, month_day
 from monitor.triggers import long_term_from
 
@@ -62,6 +63,19 @@ class Position:
         return replace(
             self, long_gains=self.long_gains + gains, long_losses=self.long_losses + losses
         )
+
+    def realize(self, disposals: Iterable[Disposal]) -> Position:
+        """This position after the ledger's `disposals` (a loss less its disallowed part).
+
+        For the ytd model: after a harvest fills, `book.set_position(account,
+        book.position(account).realize(new_disposals))` rebuilds the triggers."""
+        pos = self
+        for d in disposals:
+            gain = d.gain_usd
+            if gain < 0:
+                gain = min(ZERO, gain + d.disallowed_loss_usd)
+            pos = pos.plus(d.term, gain)
+        return pos
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,16 +101,6 @@ class YearSummary:
         return [head] + [f"  {label:<34} {d[key]:>16}" for key, label in labels]
 
 
-def _position(disposals: Iterable[Disposal], start: Position) -> Position:
-    pos = start
-    for d in disposals:
-        gain = d.gain_usd
-        if gain < 0:
-            gain = min(ZERO, gain + d.disallowed_loss_usd)
-        pos = pos.plus(d.term, gain)
-    return pos
-
-
 def summarize(
     rules: TaxRules, disposals: Iterable[Disposal], year: int, start: Position | None = None
 ) -> YearSummary:
@@ -120,10 +110,10 @@ def summarize(
     in_year = sorted(
         (d for d in disposals if first <= d.sold_on <= last), key=lambda d: (d.sold_on, d.lot_id)
     )
-    realized = _position(in_year, Position())
+    realized = Position().realize(in_year)
     harvests = [d for d in in_year if d.harvest]
-    with_all = outcome(rules, _position(in_year, base))
-    without = outcome(rules, _position((d for d in in_year if not d.harvest), base))
+    with_all = outcome(rules, base.realize(in_year))
+    without = outcome(rules, base.realize(d for d in in_year if not d.harvest))
     harvested = sum((max(ZERO, -d.gain_usd - d.disallowed_loss_usd) for d in harvests), ZERO)
     return YearSummary(
         jurisdiction=rules.name,

@@ -190,7 +190,7 @@ class DoNotBuyList:
         live = [
             e
             for e in self._entries.values()
-            if e.until > on and (account is None or e.account == account)
+            if e.sold_on <= on < e.until and (account is None or e.account == account)
         ]
         return sorted(live, key=lambda e: (e.account, e.asset))
 

@@ -38,9 +38,9 @@ def test_unknown_jurisdiction_lists_the_packs() -> None:
 def test_a_bad_pack_names_its_file_and_key(tmp_path: Path) -> None:
     text = Path(load_pack.__code__.co_filename).parents[2] / "config/jurisdictions/us.toml"
     (tmp_path / "xx.toml").write_text(
-        text.read_text().replace('name = "us"', 'name = "xx"').replace(
-            'netting = "us"', 'netting = "nope"'
-        )
+        text.read_text()
+        .replace('name = "us"', 'name = "xx"')
+        .replace('netting = "us"', 'netting = "nope"')
     )
     with pytest.raises(ConfigError, match=r"xx.toml: invalid rule pack: netting"):
         load_pack("xx", tmp_path)
@@ -78,9 +78,7 @@ def test_holding_period_boundaries(pack: str, acquired: date, sold: date, term: 
         ("de", {"short_term_rate": 0.42}, "0.42", "0"),  # long-term units are tax-free
     ],
 )
-def test_flat_rate_by_pack(
-    pack: str, overrides: dict[str, object], short: str, long: str
-) -> None:
+def test_flat_rate_by_pack(pack: str, overrides: dict[str, object], short: str, long: str) -> None:
     r = rules(pack, **overrides)
     assert (r.flat_rate("short"), r.flat_rate("long")) == (Decimal(short), Decimal(long))
 
