@@ -27,6 +27,7 @@ from pydantic import (
 
 from monitor.errors import ConfigError
 from monitor.prices.board import PriceRules
+from monitor.tax.packs import load_pack
 from streams.bus.interface import BusConfig
 
 ENV_PREFIX = "HM_"
@@ -141,6 +142,14 @@ class TaxSettings(_Section):
     cgt_discount: float | None = Field(default=None, ge=0, le=1)
     annual_exemption: Decimal | None = Field(default=None, ge=0)
     rebuy_wait_days: int | None = Field(default=None, ge=0, le=366)
+
+    @model_validator(mode="after")
+    def _pack_exists(self) -> TaxSettings:
+        try:  # the pack's own errors name its file and key
+            load_pack(self.jurisdiction, self.packs_dir)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class ThresholdStep(_Section):

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.triggers import TriggerRules, is_harvestable, long_term_from, trigger_prices
+from monitor.triggers import (
+    TriggerRules,
+    curve_trigger_prices,
+    curve_value,
+    is_harvestable,
+    long_term_from,
+    trigger_prices,
+)
 
 # c = 2 * (0.001 + 5 / 10000) = 0.003
 RULES = TriggerRules(
@@ -86,3 +93,34 @@ def test_trigger_agrees_with_direct_rules(
     if abs(trigger - price) <= 1e-9 * max(1.0, price):
         return  # a tie within float error: either answer is acceptable
     assert (trigger >= price) == is_harvestable(q, unit_basis, rate, price, RULES)
+
+
+# A value curve: 0.37 a dollar for the first 1,000 of loss, then 0.185 (the ytd model).
+CURVE = (np.array([0.0, 1000.0]), np.array([0.0, 370.0]), np.array([0.37, 0.185]))
+NET_ONLY = TriggerRules(0.0, 0.0, 25.0, 0.003, 0.37, 0.20)
+
+
+def curve_one(q: float, basis_total: float, rules: TriggerRules) -> float:
+    qty, unit = np.array([q]), np.array([basis_total / q])
+    return float(curve_trigger_prices(qty, unit, CURVE, rules)[0])
+
+
+def test_curve_trigger_inside_the_first_segment_is_the_flat_formula() -> None:
+    # (0.37 * 40,000 - 25) / (10 * 0.373) = 3,961.126: a loss of 388.7, under 1,000.
+    assert curve_one(10.0, 40_000.0, NET_ONLY) == pytest.approx(14_775 / 3.73, rel=1e-12)
+
+
+def test_curve_trigger_in_a_later_segment() -> None:
+    """m = 500: the first segment would need p = 3,833.78, a loss of 1,662 (past 1,000).
+    Second segment: (370 + 0.185 * (40,000 - 1,000) - 500) / (10 * (0.185 + 0.003))
+    = 7,085 / 1.88 = 3,768.62 (loss 2,313.8: 370 + 0.185 * 1,313.8 - 113.06 = 500)."""
+    rules = TriggerRules(0.0, 0.0, 500.0, 0.003, 0.37, 0.20)
+    trigger = curve_one(10.0, 40_000.0, rules)
+    assert trigger == pytest.approx(7_085 / 1.88, rel=1e-12)
+    loss = 10 * (4_000 - trigger)
+    assert curve_value(CURVE, loss) - 0.003 * 10 * trigger == pytest.approx(500.0)
+
+
+def test_curve_trigger_keeps_the_loss_rules() -> None:
+    rules = TriggerRules(100.0, 0.05, 25.0, 0.003, 0.37, 0.20)
+    assert curve_one(10.0, 40_000.0, rules) == pytest.approx(3_800.0)  # the 5% rule binds
