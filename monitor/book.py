@@ -156,15 +156,13 @@ class LotBook:
     def lot_count(self) -> int:
         return self.frame.height
 
-    # -- the taxpayer's year (ytd model) --------------------------------------------------
-
     def position(self, account: str) -> Position:
         """The year so far for `account` (default: the `[tax]` ytd settings)."""
         return self._positions.get(account, self.tax.start)
 
     def set_position(self, account: str, position: Position) -> None:
         """A new year-to-date position (the ledger realized something): triggers are rebuilt."""
-        if self._positions.get(account) == position:
+        if self.position(account) == position:
             return
         self._positions[account] = position
         self._curves = {k: v for k, v in self._curves.items() if k[0] != account}
@@ -185,11 +183,9 @@ class LotBook:
             self._curves[key] = found
         return found
 
-    # -- acquisitions and the do-not-buy list ---------------------------------------------
-
     def record_acquisition(self, acquisition: Acquisition) -> DoNotBuy | None:
         """Hook for executions (and imports): a buy of the asset; returns the do-not-buy
-        entry it breaks, if any, for a warning alert (monitor.plan.acquisition_alerts)."""
+        entry it breaks, if any (monitor.alerts.render.acquisition_alerts makes the warning)."""
         self.acquisitions.add(acquisition)
         return self.do_not_buy.check(acquisition.account, acquisition.asset, acquisition.day)
 
@@ -208,8 +204,6 @@ class LotBook:
         """Frame rows of every open lot of `asset` in `account`, all wallets."""
         found = [r for (a, _, s), r in self._wallets.items() if a == account and s == asset]
         return np.sort(np.concatenate(found)) if found else EMPTY
-
-    # -- the index --------------------------------------------------------------------
 
     def _triggers(self, idx: AssetIndex, day: int, rules: TriggerRules, *, deadline: bool) -> F64:
         long_term = idx.lt_day <= day

@@ -21,3 +21,7 @@ class LedgerError(MonitorError):
 
 class ExecutionError(MonitorError):
     """An execution setting or a venue refuses what the executor needs."""
+
+
+class DisposalSourceError(MonitorError):
+    """Realized disposals could not be read (ledger or CSV); the message says from where."""

@@ -1,7 +1,7 @@
 """Where the tax commands read realized disposals from: the ledger, or a CSV file.
 
-`ledger_disposals` is the one place that knows how to ask the ledger
-(monitor/ledger: `Ledger(path).open().disposals()`); `read_disposals_csv` reads the
+`ledger_disposals` is the one place that asks the ledger
+(`Ledger(path).open().disposals()`); `read_disposals_csv` reads the
 same records from a file (columns = the Disposal fields), for tests and for disposals
 realized outside this monitor. A bad row stops the read with `file:line: field: problem`.
 """
@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from monitor.errors import MonitorError
+from monitor.errors import DisposalSourceError
 from monitor.settings import Settings
 from monitor.tax.disposal import Disposal
 
@@ -32,27 +32,18 @@ REQUIRED = (
 OPTIONAL = ("harvest", "alert_id", "disallowed_loss_usd")
 
 
-class DisposalSourceError(MonitorError):
-    """Disposals could not be read; the message says from where and why."""
-
-
 def ledger_disposals(settings: Settings) -> list[Disposal]:
-    """Every disposal the ledger holds (`[ledger] path`)."""
-    try:
-        from monitor.ledger.ledger import Ledger
-    except ImportError as exc:
-        raise DisposalSourceError(
-            f"the ledger is not available ({exc}); pass --disposals FILE instead"
-        ) from exc
-    section = getattr(settings, "ledger", None)
-    path = str(getattr(section, "path", "") or "")
-    if not path:
-        raise DisposalSourceError("no [ledger] path configured; pass --disposals FILE instead")
+    """Every disposal the ledger holds (`[ledger] path`), oldest sale first."""
+    from monitor.ledger import Ledger
+
+    path = settings.ledger.path
     if not Path(path).exists():
-        raise DisposalSourceError(f"{path}: ledger file not found ([ledger] path)")
+        raise DisposalSourceError(
+            f"{path}: ledger file not found ([ledger] path); pass --disposals FILE instead"
+        )
     ledger = Ledger(path).open()
     try:
-        return list(ledger.disposals(None))
+        return ledger.disposals(None)
     finally:
         ledger.close()
 

@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
+from monitor.errors import DisposalSourceError
 from monitor.settings import load_settings
 from monitor.tax.disposal import Disposal
 from monitor.tax.rules import Position, TaxRules, tax_rules
-from monitor.tax.sources import DisposalSourceError, read_disposals_csv
+from monitor.tax.sources import read_disposals_csv
 from monitor.tax.summary import summarize
 
 
@@ -146,3 +147,17 @@ def test_position_after_realized_disposals_for_the_ytd_model() -> None:
         D(0),
         D(1500),  # 2,000 less the 500 disallowed
     )
+
+
+def test_tax_summary_reads_the_ledger(tmp_path: Path) -> None:
+    from monitor.ledger import Ledger
+
+    path = tmp_path / "l.sqlite"
+    Ledger(path).open().close()  # a fresh ledger: schema, no disposals yet
+    config = tmp_path / "m.toml"
+    config.write_text(f'[ledger]\npath = "{path}"\n')
+    done = CliRunner().invoke(
+        main, ["tax", "summary", "--year", "2026", "--json", "--config", str(config)]
+    )
+    assert done.exit_code == 0, done.output
+    assert (json.loads(done.output)["disposals"], json.loads(done.output)["tax_usd"]) == (0, "0.00")
