@@ -99,6 +99,7 @@ class KafkaSettings(_Section):
     enable_idempotence: bool = False
     acks: Literal["0", "1", "all"] = "1"
     fetch_max_records: int = Field(default=5_000, ge=1)
+    fetch_max_wait_ms: int = Field(default=500, ge=0)
     session_timeout_ms: int = Field(default=10_000, ge=100)
     heartbeat_interval_ms: int = Field(default=3_000, ge=10)
 
@@ -114,6 +115,7 @@ class KafkaSettings(_Section):
             enable_idempotence=self.enable_idempotence,
             acks=self.acks,
             fetch_max_records=self.fetch_max_records,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=self.heartbeat_interval_ms,
         )

@@ -40,6 +40,7 @@ class BusConfig:
     acks: str = "1"  # "0" | "1" | "all"
     request_timeout_ms: int = 30_000
     fetch_max_records: int = 5_000
+    fetch_max_wait_ms: int = 500  # how long a fetch may wait for data (tansu waits it all out)
     session_timeout_ms: int = 10_000  # consumer group; a real cluster rejects < 6000
     heartbeat_interval_ms: int = 3_000
     memory_retention_records: int = 200_000  # in-process bus: per partition

@@ -99,6 +99,7 @@ class KafkaConsumer:
                 heartbeat_interval_ms=timing.heartbeat_interval_ms,
                 rebalance_timeout_ms=timing.rebalance_timeout_ms,
                 max_poll_records=config.fetch_max_records,
+                fetch_max_wait_ms=config.fetch_max_wait_ms,
             ),
         )
         listener = _Rebalances(self._positions, self._group_id)

@@ -1,0 +1,229 @@
+"""The bench's running order: ceilings, ingest, detect, latency, then scaling and memory.
+
+Everything runs in one process tree: this process (the monitor's stages), a spawned
+simulated exchange per websocket section, the local Kafka-protocol broker when no
+`--bootstrap` is given (the tansu the tests use), and a fresh spawned process per lot
+count for scaling and memory. Without a broker the Kafka sections are skipped, with the
+reason in the report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from monitor.bench.ceilings import consume_ceiling, produce_ceiling, websocket_ceiling
+from monitor.bench.detect import measure_detect
+from monitor.bench.ingest import measure_ingest
+from monitor.bench.latency import measure_latency
+from monitor.bench.lots import ALERT_SHARE, LotPlan, bench_settings, design_lots
+from monitor.bench.market import MarketSpec, make_tape, steps_for, tape_payloads
+from monitor.bench.memory import rss_source
+from monitor.bench.report import BenchReport
+from monitor.bench.scaling import SizeJob, measure_sizes
+from monitor.detect import trigger_rules
+from streams.bus.broker import BrokerNotFoundError, LocalBroker, find_broker
+from streams.bus.kafka import LOCAL_BROKER_GROUP_TIMING, GroupTiming, KafkaBus
+
+SCALING_SIZES = (10_000, 100_000, 1_000_000)
+BIG_SIZE = 10_000_000
+SCALING_TICKS = 50_000  # at most, per size
+LATENCY_S = (2.0, 30.0)  # the measured window: ticks / rate, within these bounds
+SLACK_STEPS_S = 30.0
+LOCAL_FETCH_MAX_WAIT_MS = 10  # price steps the simulator may take before the feed connects
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """What `harvest-monitor bench` was asked to do."""
+
+    lots: int = 1_000_000
+    assets: int = 24
+    ticks: int = 200_000
+    rate: float = 5_000.0
+    bootstrap: str | None = None
+    big: bool = False
+    sizes: tuple[int, ...] = ()  # empty: SCALING_SIZES (+ BIG_SIZE with --big)
+    seed: int = 7
+
+    def scaling_sizes(self) -> list[int]:
+        if self.sizes:
+            return sorted(set(self.sizes))
+        return [*SCALING_SIZES, *([BIG_SIZE] if self.big else [])]
+
+    def latency_window_s(self) -> float:
+        low, high = LATENCY_S
+        return min(high, max(low, self.ticks / self.rate))
+
+    def warmup_s(self) -> float:
+        return 2.0 if self.ticks >= 20_000 else 0.5
+
+
+Progress = Callable[[str], None]
+
+
+def stderr_progress() -> Progress:
+    """Progress lines on stderr, stamped with the time since the bench started."""
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        print(f"[bench +{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in load],
+        "rss_source": rss_source(),
+    }
+
+
+async def run_bench(options: BenchOptions, progress: Progress) -> BenchReport:
+    """Run every section; the report holds what was measured and what was skipped."""
+    spec = MarketSpec(assets=options.assets, seed=options.seed)
+    window_s, warmup_s = options.latency_window_s(), options.warmup_s()
+    live_steps = steps_for(int(options.rate * (warmup_s + window_s + SLACK_STEPS_S)), spec.assets)
+    plan = LotPlan(options.lots, spec, max(steps_for(options.ticks, spec.assets), live_steps))
+    report = BenchReport(
+        params={**asdict(options), "sizes": options.scaling_sizes()}, machine=machine()
+    )
+    report.params["latency_window_s"] = window_s
+    report.params["warmup_s"] = warmup_s
+
+    progress(f"ceilings: websocket receive+parse, {options.ticks:,} ticks from the simulator")
+    report.websocket = await websocket_ceiling(spec, options.ticks)
+    progress(f"ceilings: websocket {report.websocket.per_s:,.0f} ticks/s")
+
+    async with _broker(options.bootstrap, report, progress) as broker:
+        if broker is not None:
+            await _kafka_sections(options, spec, plan, broker, report, progress)
+
+    jobs = [
+        SizeJob(
+            LotPlan(size, spec, plan.steps, plan.today, plan.seed),
+            min(options.ticks, SCALING_TICKS),
+            {},
+        )
+        for size in options.scaling_sizes()
+    ]
+    report.sizes = await measure_sizes(jobs, progress)
+    report.machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Broker:
+    bootstrap: str
+    local: bool
+
+
+@contextlib.asynccontextmanager
+async def _broker(
+    bootstrap: str | None, report: BenchReport, progress: Progress
+) -> AsyncIterator[_Broker | None]:
+    if bootstrap:
+        report.broker = f"Kafka at {bootstrap} (given with --bootstrap)"
+        yield _Broker(bootstrap, local=False)
+        return
+    try:
+        binary = find_broker()
+    except BrokerNotFoundError as exc:
+        reason = f"no Kafka broker: {exc}; or pass --bootstrap HOST:PORT"
+        for section in ("produce", "consume", "ingest", "detect", "latency"):
+            report.skipped[section] = reason
+        progress(f"Kafka sections skipped: {reason}")
+        yield None
+        return
+    async with LocalBroker(binary) as local:
+        report.broker = f"{local.describe()}, started by the bench on {local.bootstrap}"
+        progress(f"broker: {report.broker}")
+        yield _Broker(local.bootstrap, local=True)
+
+
+async def _kafka_sections(
+    options: BenchOptions,
+    spec: MarketSpec,
+    plan: LotPlan,
+    broker: _Broker,
+    report: BenchReport,
+    progress: Progress,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    topics = {name: f"hm.bench.{run}.{name}" for name in ("tape", "ingest", "ticks", "alerts")}
+    overrides: dict[str, Any] = {
+        "kafka.bootstrap_servers": broker.bootstrap,
+        "kafka.ticks_topic": topics["ticks"],
+        "kafka.alerts_topic": topics["alerts"],
+        "kafka.group_id": f"hm-bench-{run}",
+    }
+    timing = LOCAL_BROKER_GROUP_TIMING if broker.local else GroupTiming()
+    if broker.local:
+        overrides["kafka.session_timeout_ms"] = timing.session_timeout_ms
+        overrides["kafka.heartbeat_interval_ms"] = timing.heartbeat_interval_ms
+        # tansu answers a fetch only when its wait is over, even if data came meanwhile:
+        # with Kafka's 500 ms the tick latency would be the broker's, not the monitor's.
+        overrides["kafka.fetch_max_wait_ms"] = LOCAL_FETCH_MAX_WAIT_MS
+    settings = bench_settings(overrides)
+    config = settings.kafka.bus_config()
+    bus = KafkaBus(config, group_timing=timing)
+    await bus.ensure_topics(list(topics.values()))
+    try:
+        progress(f"tape: {options.ticks:,} ticks of {spec.assets} assets")
+        tape = make_tape(spec, options.ticks)
+        payloads = tape_payloads(tape)
+        del tape
+        progress("ceilings: raw aiokafka produce")
+        report.produce = await produce_ceiling(config, topics["tape"], payloads)
+        progress(f"ceilings: produce {report.produce.per_s:,.0f} ticks/s")
+        report.consume = await consume_ceiling(config, topics["tape"], len(payloads))
+        progress(f"ceilings: consume+decode {report.consume.per_s:,.0f} ticks/s")
+        del payloads
+
+        progress("ingest: simulator -> feed -> Kafka")
+        report.ingest = await measure_ingest(settings, bus, spec, topics["ingest"], options.ticks)
+        progress(f"ingest: {report.ingest.per_s:,.0f} ticks/s")
+
+        progress(f"lots: designing {options.lots:,} (about {ALERT_SHARE:.0%} of ticks alert)")
+        designed = design_lots(plan, trigger_rules(settings))
+        progress("detect: Kafka -> prices -> book -> detection -> null sink")
+        report.detect = await measure_detect(
+            settings, bus, topics["tape"], options.ticks, designed.frame, designed.hot
+        )
+        progress(f"detect: {report.detect.throughput.per_s:,.0f} ticks/s")
+
+        window_s, warmup_s = options.latency_window_s(), options.warmup_s()
+        progress(f"latency: {options.rate:,.0f} ticks/s offered, {warmup_s:.0f}+{window_s:.0f} s")
+        report.latency = await measure_latency(
+            settings, spec, designed.frame, options.rate, window_s, warmup_s
+        )
+        alert = report.latency.alert
+        progress(
+            f"latency: tick-to-alert p99 {alert.p99_ms:.1f} ms" if alert else "latency: no alerts"
+        )
+    finally:
+        if not broker.local:
+            await _delete_topics(broker.bootstrap, list(topics.values()))
+
+
+async def _delete_topics(bootstrap: str, topics: list[str]) -> None:
+    """Best effort: leave a shared cluster as the bench found it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    with contextlib.suppress(Exception):
+        await admin.start()
+        await admin.delete_topics(topics)
+    with contextlib.suppress(Exception):
+        await admin.close()
