@@ -33,7 +33,7 @@ from monitor.triggers import EPOCH, day_of_ms
 PLANS_SKIPPED = PromCounter(
     "hm_harvest_plans_skipped_total",
     "Crossings that made no alert, by reason (below_step_size, below_min_notional, "
-    "disallowed, below_min_net_benefit, no_value_lost).",
+    "disallowed, below_min_net_benefit; deadlines: no_value_lost, not_worth_costs).",
     ["reason"],
 )
 
@@ -120,7 +120,7 @@ class Planner:
         return cls(
             tax=tax or tax_rules(settings.tax),
             selection=h.lot_selection,
-            cost_rate=exact(h.cost_rate),
+            cost_rate=h.legs * (exact(h.fee_rate) + exact(h.slippage_bps) / 10_000),
             legs=h.legs,
             rebuy=h.rebuy,
             rebuy_delay_days=h.rebuy_delay_days,
@@ -245,17 +245,20 @@ def plan_one(
     disallowed = disallowance(book, tax, account, asset, takes, day, loss)
     if disallowed.amount > 0 and tax.pack.on_disallowed == "exclude":
         return "disallowed"
-    if disallowed.amount > 0:
+    allowed_short, allowed_long = short, long
+    if disallowed.amount > 0:  # pro rata over the lots' characters
         kept = 1 - disallowed.amount / loss
-        short, long = short * kept, long * kept
+        allowed_short, allowed_long = short * kept, long * kept
     position = book.position(account)
-    value = loss_value(tax, position, short, long)
+    value = loss_value(tax, position, allowed_short, allowed_long)
     cost = planner.cost_rate * proceeds
     deadline = None
     if kind == "deadline":
-        later = loss_value(tax, position, ZERO, short + long)
-        if value - later <= 0 or value - cost <= 0:
+        later = loss_value(tax, position, ZERO, allowed_short + allowed_long)
+        if value - later <= 0:
             return "no_value_lost"
+        if value - cost <= 0:
+            return "not_worth_costs"
         deadline = min(tax.long_term_from(lot.acquired) or day for lot in planned)
     else:
         floor = exact(book.rules.on((day - EPOCH).days).min_net_benefit_usd)
@@ -277,8 +280,8 @@ def plan_one(
         price=price,
         cost_basis=basis,
         proceeds=proceeds,
-        short_term_loss=sum((lot.loss for lot in planned if lot.term == "short"), ZERO),
-        long_term_loss=sum((lot.loss for lot in planned if lot.term == "long"), ZERO),
+        short_term_loss=short,
+        long_term_loss=long,
         tax_savings=value,
         cost=cost,
         kind=kind,
