@@ -29,6 +29,8 @@ from monitor.alerts.kafka import BusSink
 from monitor.alerts.schema import Alert, encode_alert
 from monitor.alerts.store import AlertStore
 from monitor.detect import Detector, build_detector
+from monitor.execute.assembly import execution_ledger, execution_stage
+from monitor.execute.executor import Executor
 from monitor.feeds import build_feed_configs
 from monitor.ledger.ledger import Ledger
 from monitor.prices.health import FeedWatch
@@ -215,6 +217,7 @@ class Pipeline:
     status_out: TextIO | None = sys.stderr
     watch: FeedWatch | None = None  # stale venues, assets without a fresh price
     ledger: Ledger | None = None  # opened for the run: alerts recorded, dead letters kept
+    executor: Executor | None = None  # [execution] paper | live: its own task beside detection
 
     def health(self) -> dict[str, Any]:
         """/healthz: ok while every feed is subscribed (or there are none); `degraded`
@@ -263,6 +266,9 @@ class Pipeline:
                 for sink in self.sinks:
                     await sink.start()
                     stack.push_async_callback(sink.stop)
+                if self.executor is not None:
+                    await self.executor.start()
+                    stack.push_async_callback(self.executor.stop)
             for feed in self.feeds:
                 await feed.start()
                 stack.push_async_callback(feed.stop)
@@ -311,6 +317,8 @@ class Pipeline:
                     )
                 if self.watch is not None:
                     tasks.append(group.create_task(watch_stage(self.watch, self.feeds)))
+                if self.executor is not None:
+                    tasks.append(group.create_task(self.executor.run()))
                 await until()
                 for task in tasks:
                     task.cancel()
@@ -329,6 +337,7 @@ def make_pipeline(
     feed_urls: Mapping[str, str] | None = None,
     status_out: TextIO | None = sys.stderr,
     stdout: IO[bytes] | None = None,
+    ledger: Ledger | None = None,
 ) -> Pipeline:
     """Build (without starting) the pipeline for `run`, `ingest`, `detect` or `demo`.
 
@@ -339,9 +348,15 @@ def make_pipeline(
     assets = lots["asset"].unique().to_list()
     feeds = build_feeds(settings, assets, feed_urls) if ingest else []
     detector = build_detector(settings, lots) if detect else None
-    ledger = subscriptions_ledger(settings) if detect else None
+    if detect:  # `ledger` (the lots' own), or one because subscriptions or execution need it
+        ledger = ledger or subscriptions_ledger(settings) or execution_ledger(settings)
+    else:
+        ledger = None
     store = ledger.alerts if ledger is not None else None
     sinks = build_sinks(settings, bus, stdout=stdout, alert_store=store) if detect else []
+    execution = execution_stage(settings, ledger, detector)
+    if execution is not None:
+        sinks.append(execution[1])  # last: the alert is out everywhere before an order
     watch = FeedWatch(
         settings.prices.venue_stale_s,
         [f.venue for f in settings.feeds],
@@ -349,17 +364,39 @@ def make_pipeline(
         assets=assets,
     )
     return Pipeline(
-        settings, bus, feeds, detector, sinks, status_out=status_out, watch=watch, ledger=ledger
+        settings,
+        bus,
+        feeds,
+        detector,
+        sinks,
+        status_out=status_out,
+        watch=watch,
+        ledger=ledger,
+        executor=execution[0] if execution is not None else None,
     )
 
 
 async def replay(
-    settings: Settings, lots: pl.DataFrame, ticks: Iterable[Tick], sinks: Sequence[AlertSink]
+    settings: Settings,
+    lots: pl.DataFrame,
+    ticks: Iterable[Tick],
+    sinks: Sequence[AlertSink],
+    *,
+    ledger: Ledger | None = None,
 ) -> Detector:
-    """Event-time replay: every tick through the Detector in file order, no wall clock."""
+    """Event-time replay: every tick through the Detector in file order, no wall clock.
+
+    With an open `ledger` and `[execution] mode = "paper"`, each alert is executed before
+    the next tick (inline), so a paper replay is as deterministic as its alerts.
+    """
     detector = build_detector(settings, lots, event_time=True)
+    execution = execution_stage(settings, ledger, detector, inline=True)
+    sinks = [*sinks, execution[1]] if execution is not None else list(sinks)
     for sink in sinks:
         await sink.start()
+    if execution is not None:
+        await execution[0].start()
+        await execution[0].recover()
     try:
         for tick in ticks:
             alerts = detector.on_tick(tick)
@@ -370,4 +407,6 @@ async def replay(
     finally:
         for sink in sinks:
             await sink.stop()
+        if execution is not None:
+            await execution[0].stop()
     return detector

@@ -26,6 +26,7 @@ NOISE_BP = 2.0  # each venue's own noise around the shared market, basis points
 async def run_demo(settings: Settings, until: Callable[[], Awaitable[None]]) -> None:
     """Start the simulated venues and the pipeline, run until `until()`, stop cleanly."""
     from monitor.app import make_pipeline
+    from monitor.ledger.startup import demo_ledger_path, open_ledger_lots
 
     lots = load_portfolio(settings.portfolio.path)
     assets = lots["asset"].unique().to_list()
@@ -58,5 +59,13 @@ async def run_demo(settings: Settings, until: Callable[[], Awaitable[None]]) -> 
                 "lots": lots.height,
             },
         )
-        pipeline = make_pipeline(settings, lots, feed_urls=venues.urls)
-        await pipeline.run(until)
+        # A ledger of its own (fresh unless [ledger] path is set), holding the portfolio:
+        # what paper execution trades and the alerts' record.
+        path, scratch = demo_ledger_path(settings)
+        try:
+            ledger, lots = open_ledger_lots(settings, settings.portfolio.path, path=path)
+            pipeline = make_pipeline(settings, lots, feed_urls=venues.urls, ledger=ledger)
+            await pipeline.run(until)
+        finally:
+            if scratch is not None:
+                scratch.cleanup()

@@ -31,3 +31,5 @@ from monitor.cli import bench as _bench  # noqa: E402,F401
 from monitor.cli import tax as _tax  # noqa: E402,F401
 from monitor.cli import alerts as _alerts  # noqa: E402,F401
 from monitor.cli import execute as _execute  # noqa: E402,F401
+from monitor.cli import lots as _lots  # noqa: E402,F401
+from monitor.cli import report as _report  # noqa: E402,F401

@@ -121,18 +121,23 @@ def detect(config: str, duration: float | None) -> None:
 
 def _serve(config: str, duration: float | None, *, ingest: bool, detect: bool) -> None:
     from monitor.app import make_pipeline
+    from monitor.ledger.startup import open_ledger_lots
     from monitor.portfolio import load_portfolio
 
     settings = settings_or_exit(config)
     setup_logging(settings.log.level, settings.log.format)
     if not (ingest and detect) and not settings.kafka.bootstrap_servers:
         fail("the ingest and detect roles talk over Kafka: set [kafka] bootstrap_servers")
+    ledger = None
     try:
-        lots = load_portfolio(settings.portfolio.path)
+        if detect:  # the book is the ledger's open lots (monitor/ledger/startup.py)
+            ledger, lots = open_ledger_lots(settings)
+        else:
+            lots = load_portfolio(settings.portfolio.path)
     except MonitorError as exc:
         fail(str(exc))
         return
-    pipeline = make_pipeline(settings, lots, ingest=ingest, detect=detect)
+    pipeline = make_pipeline(settings, lots, ingest=ingest, detect=detect, ledger=ledger)
     run_until_stopped(pipeline.run, duration)
 
 

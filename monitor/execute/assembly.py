@@ -7,6 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from monitor.alerts.schema import Alert
+from monitor.detect import Detector
+from monitor.errors import ConfigError
+from monitor.execute.book_sync import BookSync
 from monitor.execute.credentials import load_credentials
 from monitor.execute.exchange import CcxtVenue
 from monitor.execute.executor import Executor
@@ -77,3 +80,28 @@ class ExecutionSink:
             await self._executor.drain()
         else:
             self._executor.wake()
+
+
+def execution_ledger(settings: Settings) -> Ledger | None:
+    """The ledger (not yet open) execution needs, or None in alert-only mode."""
+    return None if settings.execution.mode == "alert" else Ledger(settings.ledger.path)
+
+
+def execution_stage(
+    settings: Settings, ledger: Ledger | None, detector: Detector | None, *, inline: bool = False
+) -> tuple[Executor, ExecutionSink] | None:
+    """The executor wired to the detector (book updates, current prices) and its sink."""
+    if settings.execution.mode == "alert" or detector is None:
+        return None
+    if ledger is None:
+        raise ConfigError(f'[execution] mode = "{settings.execution.mode}" needs [ledger] path')
+    board = detector.prices
+
+    def price_of(asset: str) -> Decimal | None:
+        latest = board.latest.get(asset)
+        return Decimal(repr(latest.usd)) if latest is not None else None
+
+    sync = BookSync(settings, detector, ledger)
+    executor = make_executor(settings, ledger, listeners=[sync.apply], price_of=price_of)
+    assert executor is not None  # mode is paper or live here
+    return executor, ExecutionSink(ledger, executor, inline=inline)

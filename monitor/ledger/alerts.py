@@ -10,11 +10,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import msgspec
+
 from monitor.alerts.store import DeadLetter, StoredAlert
 from monitor.ledger.database import Database
 from monitor.ledger.migrations import utc_now
 
 ALERT_ID_PREFIX = "hma_"
+
+
+class _Priced(msgspec.Struct):
+    """The fields of an alert `latest_prices` reads (others are skipped unparsed)."""
+
+    asset: str
+    price: str
+    tick_ts: str
+
+
+_price_decoder = msgspec.json.Decoder(_Priced)
 
 
 def since_key(when: str) -> str:
@@ -111,6 +124,21 @@ class LedgerAlertStore:
         """The newest alert's seq (0 when there is none)."""
         with self._db.read() as conn:
             return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()[0])
+
+    def latest_prices(self, scan: int = 10_000) -> dict[str, tuple[str, str]]:
+        """asset -> (price, tick_ts) of its newest alert among the last `scan` alerts."""
+        out: dict[str, tuple[str, str]] = {}
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT body FROM alerts ORDER BY seq DESC LIMIT ?", (scan,)
+            ).fetchall()
+        for (body,) in rows:
+            try:
+                alert = _price_decoder.decode(bytes(body))
+            except msgspec.DecodeError:
+                continue
+            out.setdefault(alert.asset, (alert.price, alert.tick_ts))
+        return out
 
     def add_dead_letter(
         self, subscription: str, alert_id: str, body: bytes, attempts: int, last_error: str

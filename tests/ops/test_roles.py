@@ -37,6 +37,9 @@ def config(tmp: Path, role: str, broker: str, run: str, sim_url: str, port: int)
 [portfolio]
 path = "{tmp / "portfolio.csv"}"
 
+[ledger]
+path = "{tmp / f"{role}.sqlite"}"
+
 [[feeds]]
 venue = "binance"
 url = "{sim_url}"

@@ -139,9 +139,7 @@ async def test_a_lot_already_sold_is_not_sold_again(tmp_path: Path, ledger: Ledg
     second = alert(["L1", "L2"], "1.5", price="39000", n=5)
     await run_one(ex, ledger, second)
     cancelled = ledger.intents.in_states(("cancelled",))
-    assert [(i.alert_id, i.reason) for i in cancelled] == [
-        (second.alert_id, "lot L1 is closed")
-    ]
+    assert [(i.alert_id, i.reason) for i in cancelled] == [(second.alert_id, "lot L1 is closed")]
     assert [d.lot_id for d in ledger.disposals()] == ["L1"]
     assert ledger.lot("L2") is not None and ledger.lot("L2")["reserved_by"] is None
 

@@ -1,0 +1,92 @@
+"""Keeping the live lot book in step with fills, the moment they are recorded.
+
+The ledger is the truth; the detector's LotBook is rebuilt from its open lots after a
+fill (sold lots gone or smaller, a rebuy lot added), keeping what the old book knew that
+the lots do not say: each surviving lot's cooldown and deadline state, the accounts'
+year-to-date positions, the acquisitions log and the do-not-buy list. Then the tax
+engine's hooks hear of the sale (`record_harvest`: the do-not-buy window) and of the
+rebuy (`record_acquisition`: wash-sale / superficial-loss windows).
+
+A rebuild is O(lots); harvests are rare next to ticks, so the index stays as it is
+between them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from decimal import Decimal
+
+from monitor import metrics
+from monitor.book import LotBook, build_book
+from monitor.detect import Detector
+from monitor.execute.fills import BookChange
+from monitor.exposure import Exposure
+from monitor.ledger import Ledger
+from monitor.settings import Settings
+from monitor.tax.windows import Acquisition
+
+log = logging.getLogger(__name__)
+
+
+class BookSync:
+    """An executor listener: `apply(change)` updates the detector's book."""
+
+    def __init__(self, settings: Settings, detector: Detector, ledger: Ledger) -> None:
+        self.settings = settings
+        self.detector = detector
+        self.ledger = ledger
+
+    def apply(self, change: BookChange) -> None:
+        old = self.detector.book
+        new = build_book(self.settings, self.ledger.open_lots(), old.tax)
+        carry_over(old, new)
+        self.detector.book = new
+        self.detector.exposure = Exposure(new.frame)
+        metrics.LOTS_OPEN.set(new.lot_count)
+        for sold_on, loss, quantity in _sales(change):
+            new.record_harvest(change.account, change.asset, sold_on, loss, quantity)
+        if change.opened_lot_id and change.opened_at is not None:
+            warning = new.record_acquisition(
+                Acquisition(
+                    account=change.account,
+                    asset=change.asset,
+                    day=change.opened_at.date(),
+                    quantity=change.opened_quantity,
+                    cost_usd=change.opened_cost_usd,
+                    lot_id=change.opened_lot_id,
+                    wallet=change.wallet,
+                )
+            )
+            if warning is not None:
+                log.warning(
+                    "rebuy inside a do-not-buy window",
+                    extra={"intent_id": change.intent_id, "asset": change.asset},
+                )
+        log.info(
+            "lot book updated",
+            extra={"intent_id": change.intent_id, "lots": new.lot_count},
+        )
+
+
+def carry_over(old: LotBook, new: LotBook) -> None:
+    """Per-lot alert state by lot_id, and the book-wide tax state, from `old` to `new`."""
+    old_rows = {lot_id: i for i, lot_id in enumerate(old.frame["lot_id"].to_list())}
+    for j, lot_id in enumerate(new.frame["lot_id"].to_list()):
+        i = old_rows.get(lot_id)
+        if i is not None:
+            new.last_alert_ms[j] = old.last_alert_ms[i]
+            new.deadline_sent[j] = old.deadline_sent[i]
+    new.acquisitions = old.acquisitions
+    new.do_not_buy = old.do_not_buy
+    for account in old.accounts:
+        new.set_position(account, old.position(account))
+
+
+def _sales(change: BookChange) -> list[tuple[date, Decimal, Decimal]]:
+    """(sold_on, loss, quantity) of a sale, summed over its disposals."""
+    if not change.disposals:
+        return []
+    loss = sum((d.cost_basis_usd - d.proceeds_usd for d in change.disposals), Decimal(0))
+    quantity = sum((d.quantity for d in change.disposals), Decimal(0))
+    return [(change.disposals[0].sold_on, loss, quantity)]
