@@ -16,7 +16,6 @@ Trigger math lives in monitor/triggers.py, the value of a loss in monitor/tax/ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -25,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from monitor.lot_columns import LotColumns
 from monitor.settings import Settings, TaxSettings
 from monitor.tax.disposal import Term
 from monitor.tax.netting import value_curve
@@ -108,18 +108,30 @@ class LotBook:
         self.last_alert_ms: I64 = np.full(lots.height, NEVER, dtype=np.int64)
         self.deadline_sent = np.zeros(lots.height, dtype=bool)
         self.rebuilds = 0
-        self.accounts: list[str] = sorted(set(lots["account"].to_list()))
-        self.acquired_days: list[date] = [d.date() for d in lots["acquired_at"].to_list()]
-        self.acquisitions = AcquisitionLog(_acquisitions(lots, self.acquired_days))
+        self.columns = LotColumns.of(lots)
+        self.accounts: list[str] = sorted(set(self.columns.account))
+        self.acquired_days: list[date] = self.columns.acquired
+        self._acquisitions: AcquisitionLog | None = None  # built on first use
         self.do_not_buy = DoNotBuyList(self.rules.tax)
         self._positions: dict[str, Position] = {}
         self._curves: dict[tuple[str, Term], Curve] = {}
-        self._wallets: dict[tuple[str, str, str], I64] = _wallet_rows(lots)
+        self._wallets: dict[tuple[str, str, str], I64] = self.columns.wallet_rows()
         self._assets: dict[str, AssetIndex] = self._group(lots)
 
     @property
     def tax(self) -> TaxRules:
         return self.rules.tax
+
+    @property
+    def acquisitions(self) -> AcquisitionLog:
+        """Acquisitions per (account, asset): the lots' own, then those executions report."""
+        if self._acquisitions is None:
+            self._acquisitions = AcquisitionLog(self.columns.acquisitions())
+        return self._acquisitions
+
+    @acquisitions.setter
+    def acquisitions(self, log: AcquisitionLog) -> None:
+        self._acquisitions = log
 
     def _group(self, lots: pl.DataFrame) -> dict[str, AssetIndex]:
         qty = lots["quantity"].cast(pl.Float64).to_numpy()
@@ -135,7 +147,7 @@ class LotBook:
             unit = pooled["unit"].to_numpy()
         lt_day = _lt_days(self.acquired_days, self.tax)
         code = {name: i for i, name in enumerate(self.accounts)}
-        account = np.asarray([code[a] for a in lots["account"].to_list()], dtype=np.int64)
+        account = np.asarray([code[a] for a in self.columns.account], dtype=np.int64)
         groups = (
             lots.select(pl.col("asset"))
             .with_row_index("row")
@@ -376,24 +388,3 @@ def _lt_days(acquired: list[date], tax: TaxRules) -> I32:
             value = cache[day] = NO_DAY if first is None else epoch_day(first)
         out[i] = value
     return out
-
-
-def _wallet_rows(lots: pl.DataFrame) -> dict[tuple[str, str, str], I64]:
-    groups = (
-        lots.select("account", "wallet", "asset")
-        .with_row_index("row")
-        .group_by("account", "wallet", "asset", maintain_order=True)
-        .agg(pl.col("row"))
-    )
-    return {
-        (str(a), str(w), str(s)): np.asarray(rows, dtype=np.int64)
-        for a, w, s, rows in groups.iter_rows()
-    }
-
-
-def _acquisitions(lots: pl.DataFrame, days: list[date]) -> Iterable[Acquisition]:
-    columns = lots.select("lot_id", "account", "wallet", "asset", "quantity", "cost_basis_usd")
-    for (lot_id, account, wallet, asset, qty, cost), day in zip(
-        columns.iter_rows(), days, strict=True
-    ):
-        yield Acquisition(account, asset, day, qty, cost, lot_id=lot_id, wallet=wallet)

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import groupby
 
 import numpy as np
 from prometheus_client import Counter as PromCounter
@@ -139,20 +140,21 @@ class Planner:
 def propose(
     book: LotBook, crossing: Crossing, price: float, ts_ms: int, planner: Planner
 ) -> list[HarvestProposal]:
-    """One proposal per (account, wallet) among the crossed lots (harvest, then deadline)."""
+    """One proposal per (account, wallet) among the crossed lots (harvest, then deadline),
+    in (account, wallet) order."""
     exact_price = Decimal(repr(price))
     day = EPOCH + timedelta(days=day_of_ms(ts_ms))
+    cols = book.columns
     out: list[HarvestProposal] = []
     for kind, rows in (("harvest", crossing.rows), ("deadline", crossing.deadline_rows)):
-        if rows.size == 0:
-            continue
-        lots = book.lots_at(rows).with_columns(row=rows).sort("account", "wallet", "lot_id")
-        for (account, wallet), group in lots.group_by(["account", "wallet"], maintain_order=True):
-            group_rows = np.asarray(group["row"].to_list(), dtype=np.int64)
+        ordered = sorted(rows.tolist(), key=lambda r: (cols.account[r], cols.wallet[r]))
+        for (account, wallet), group in groupby(
+            ordered, key=lambda r: (cols.account[r], cols.wallet[r])
+        ):
+            group_rows = np.asarray(list(group), dtype=np.int64)
             result = plan_one(
-                book, planner, str(account), str(wallet), crossing.asset, group_rows,
-                exact_price, day, kind,
-            )  # fmt: skip
+                book, planner, account, wallet, crossing.asset, group_rows, exact_price, day, kind
+            )
             if isinstance(result, str):
                 planner.skip(result)
             else:
@@ -162,20 +164,16 @@ def propose(
 
 def lot_rows(book: LotBook, rows: I64, day: date) -> list[LotRow]:
     """The lots at `rows` with the basis the pack uses (own, or the average-cost pool's)."""
-    frame = book.lots_at(rows)
-    ids = frame["lot_id"].to_list()
-    qtys = frame["quantity"].to_list()
-    costs = frame["cost_basis_usd"].to_list()
-    days = [book.acquired_days[int(r)] for r in rows]
-    out = [LotRow(i, d, q, c) for i, d, q, c in zip(ids, days, qtys, costs, strict=True)]
-    if book.tax.pack.basis != "pool" or not out:
+    cols = book.columns
+    out = [cols.row(int(r)) for r in rows]
+    if book.tax.pack.basis != "pool":
         return out
     pools: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
     pooled: list[LotRow] = []
-    for lot, account, asset in zip(out, frame["account"], frame["asset"], strict=True):
-        key = (account, asset)
+    for lot, r in zip(out, rows, strict=True):
+        key = (cols.account[r], cols.asset[r])
         if key not in pools:
-            pools[key] = pool_of(book, account, asset, day)
+            pools[key] = pool_of(book, *key, day)
         pool_q, pool_c = pools[key]
         share = lot.cost_basis if pool_q == 0 else pool_c * lot.quantity / pool_q
         pooled.append(LotRow(lot.lot_id, lot.acquired, lot.quantity, share))
@@ -185,15 +183,14 @@ def lot_rows(book: LotBook, rows: I64, day: date) -> list[LotRow]:
 def pool_of(book: LotBook, account: str, asset: str, day: date) -> tuple[Decimal, Decimal]:
     """Quantity and cost of the account's average-cost pool of `asset` on `day` (uk: lots
     bought on `day` are matched first, so they are not in the pool yet)."""
-    rows = book.account_rows(account, asset)
-    frame = book.lots_at(rows)
+    cols = book.columns
     qty = cost = ZERO
     same_day = book.tax.pack.same_day_matching
-    for r, q, c in zip(rows, frame["quantity"], frame["cost_basis_usd"], strict=True):
-        if same_day and book.acquired_days[int(r)] >= day:
+    for r in book.account_rows(account, asset):
+        if same_day and cols.acquired[r] >= day:
             continue
-        qty += q
-        cost += c
+        qty += cols.quantity[r]
+        cost += cols.cost_basis[r]
     return qty, cost
 
 
