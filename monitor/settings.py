@@ -351,7 +351,7 @@ class ExecutionSettings(_Section):
     kill_switch_env: str = "HM_KILL_SWITCH"  # this variable set (non-empty, not 0) too
     order_timeout_s: float = Field(default=30.0, gt=0)  # wait for a market order to settle
     poll_interval_s: float = Field(default=1.0, gt=0)  # between order status checks
-    recovery_grace_s: float = Field(default=2.0, ge=0)  # wait before reconciling at start
+    recovery_grace_s: float = Field(default=10.0, ge=0)  # >= the venue's receive window
     max_alert_age_s: float = Field(default=120.0, ge=0)  # older alerts are not traded; 0: any
 
 

@@ -167,7 +167,21 @@ def _serve(config: str, duration: float | None, *, ingest: bool, detect: bool) -
     default=None,
     help="Write alerts here instead of stdout.",
 )
-def replay(portfolio: str, ticks: str, config: str | None, alerts_out: str | None) -> None:
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help='Import the portfolio into this ledger and, with [execution] mode = "paper", '
+    "execute each alert there before the next tick.",
+)
+def replay(
+    portfolio: str,
+    ticks: str,
+    config: str | None,
+    alerts_out: str | None,
+    ledger_path: str | None,
+) -> None:
     """Event-time replay of a tick file: the same inputs give byte-identical alerts.
 
     Reads no wall clock: cooldowns, holding periods and each alert's emitted_at
@@ -176,6 +190,7 @@ def replay(portfolio: str, ticks: str, config: str | None, alerts_out: str | Non
     """
     from monitor.alerts.jsonl import JsonLinesSink
     from monitor.app import replay as run_replay
+    from monitor.ledger.startup import open_ledger_lots
     from monitor.portfolio import load_portfolio
     from streams.feeds.replay import ReplayStats, read_ticks
 
@@ -183,8 +198,12 @@ def replay(portfolio: str, ticks: str, config: str | None, alerts_out: str | Non
     setup_logging(
         settings.log.level, "text" if settings.log.format == "auto" else settings.log.format
     )
+    ledger = None
     try:
-        lots = load_portfolio(portfolio)
+        if ledger_path:  # the book is the ledger's open lots, the portfolio imported first
+            ledger, lots = open_ledger_lots(settings, portfolio, path=ledger_path)
+        else:
+            lots = load_portfolio(portfolio)
     except MonitorError as exc:
         fail(str(exc))
         return
@@ -192,7 +211,13 @@ def replay(portfolio: str, ticks: str, config: str | None, alerts_out: str | Non
         Path(alerts_out).unlink(missing_ok=True)  # a replay's output is the whole file
     sink = JsonLinesSink(alerts_out) if alerts_out else JsonLinesSink()
     stats = ReplayStats()
-    detector = asyncio.run(run_replay(settings, lots, read_ticks(ticks, stats), [sink]))
+    try:
+        detector = asyncio.run(
+            run_replay(settings, lots, read_ticks(ticks, stats), [sink], ledger=ledger)
+        )
+    finally:
+        if ledger is not None:
+            ledger.close()
     target = f" -> {alerts_out}" if alerts_out else ""
     click.echo(
         f"replayed {stats.ticks} ticks ({len(stats.rejected)} rejected) "

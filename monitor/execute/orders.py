@@ -99,7 +99,7 @@ class OrderDesk:
                 "order outcome unknown",
                 extra={"intent_id": intent.intent_id, "client_order_id": cid, "error": str(exc)},
             )
-            order = await self.lookup(leg, symbol, amount, cid, ref)
+            order = await self.lookup(leg, symbol, amount, cid, ref, s.recovery_grace_s)
         return await self.settle(symbol, order)
 
     async def reconcile(self, intent: Intent, leg: Leg, ref: Reference) -> VenueOrder | None:

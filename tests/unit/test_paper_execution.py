@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from monitor.execute.executor import Executor
 from monitor.execute.fills import BookChange
 from monitor.execute.guardrails import Guardrails
 from monitor.execute.paper import PaperVenue
+from monitor.execute.venue import Reference, Side, VenueOrder
 from monitor.ledger import Ledger
+from monitor.ledger.lots import close_for_sale
 from monitor.settings import Settings, load_settings
 
 HEADER = "lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at\n"
@@ -175,3 +178,74 @@ async def test_guardrails_cap_a_harvest_and_a_day(tmp_path: Path, ledger: Ledger
     assert len(reasons) == 2
     assert "over max_harvest_usd" in reasons[0] and "over max_daily_usd" in reasons[1]
     assert [d.lot_id for d in ledger.disposals()] == ["L1"]
+
+
+class HalfFillVenue(PaperVenue):
+    """Fills half of each sell (the rest expires), like a thin market."""
+
+    async def create_market_order(
+        self, symbol: str, side: Side, amount: Decimal, client_order_id: str, ref: Reference
+    ) -> VenueOrder:
+        order = await super().create_market_order(symbol, side, amount, client_order_id, ref)
+        if side == "buy":
+            return order
+        half = replace(
+            order,
+            status="expired",
+            filled=amount / 2,
+            cost=order.cost / 2,
+            fee_quote=order.fee_quote / 2,
+        )
+        self.orders[client_order_id] = half
+        return half
+
+
+async def test_a_partial_sell_closes_lots_in_plan_order_pro_rata(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    s = settings(tmp_path)
+    ex = Executor(s, ledger, HalfFillVenue(s.harvest))
+    await ex.recover()
+    a = alert(["L1", "L2"], "1.5")
+    await run_one(ex, ledger, a)
+    [intent] = ledger.intents.in_states(("done",))
+    # 0.75 of 1.5 filled: all of it from L1 (first in the plan), L2 untouched.
+    [d] = ledger.disposals()
+    assert (d.lot_id, d.quantity) == ("L1", Decimal("0.75"))
+    assert d.cost_basis_usd == Decimal(45000)  # 0.75 of L1's 60000
+    lot = ledger.lot("L1")
+    assert lot is not None
+    assert (lot["status"], lot["open_quantity"], lot["open_cost_basis_usd"]) == (
+        "open",
+        Decimal("0.25"),
+        Decimal(15000),
+    )
+    assert ledger.lot_events("L1")[-1] == ("partially_closed", "0.75", "45000")
+    rebuy = ledger.lot(f"{intent.intent_id}-rebuy")
+    assert rebuy is not None and rebuy["quantity"] == Decimal("0.75")  # what was sold
+    assert lot["reserved_by"] is None and ledger.lot("L2")["reserved_by"] is None  # type: ignore[index]
+    assert sorted(ledger.open_lots()["lot_id"].to_list()) == sorted(
+        ["L1", "L2", f"{intent.intent_id}-rebuy"]
+    )
+
+
+def test_a_pro_rata_basis_keeps_the_parts_exact(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    csv.write_text(HEADER + "L1,a,w,BTC,3,100,2025-03-01\n", encoding="utf-8")
+    ledger = Ledger(tmp_path / "l.sqlite").open()
+    ledger.import_lots(csv)
+    sold = []
+    for n in range(3):  # a third at a time: 100/3 does not terminate
+        with ledger.db.transaction() as conn:
+            sold += close_for_sale(
+                conn,
+                intent_id=f"i{n}",
+                alert_id=f"a{n}",
+                plan=[("L1", Decimal(1))],
+                filled=Decimal(1),
+                net_proceeds=Decimal(20),
+                sold_at=datetime(2026, 3, 1, tzinfo=UTC),
+            )
+    assert sum(d.cost_basis_usd for d in sold) == Decimal(100)  # exactly the lot's basis
+    assert sold[0].cost_basis_usd == Decimal("33.333333333333333333")
+    assert ledger.lot("L1")["status"] == "closed"  # type: ignore[index]

@@ -1,0 +1,73 @@
+"""`harvest-monitor lots import FILE` and `harvest-monitor lots` on a real ledger file."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from monitor.cli import main
+from monitor.ledger import Ledger
+
+HEADER = "lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at\n"
+
+
+def cli(tmp_path: Path, *args: str) -> Result:
+    env = {"HM_LEDGER__PATH": str(tmp_path / "ledger.sqlite")}
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def test_import_twice_adds_once(tmp_path: Path) -> None:
+    csv_path = tmp_path / "p.csv"
+    csv_path.write_text(
+        HEADER + "L1,a,w,BTC,1,60000,2025-03-01\nL2,a,w,ETH,2,8000.50,2024-01-10\n",
+        encoding="utf-8",
+    )
+    first = cli(tmp_path, "lots", "import", str(csv_path))
+    again = cli(tmp_path, "lots", "import", str(csv_path))
+    assert first.exit_code == 0 and "2 lots added, 0 already in" in first.stderr
+    assert again.exit_code == 0 and "0 lots added, 2 already in" in again.stderr
+    ledger = Ledger(tmp_path / "ledger.sqlite").open()
+    assert ledger.open_lots()["lot_id"].to_list() == ["L1", "L2"]
+
+
+def test_bad_rows_and_changed_lots_are_refused_with_file_and_line(tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "L1,a,w,BTC,1,60000,2025-03-01\n", encoding="utf-8")
+    assert cli(tmp_path, "lots", "import", str(good)).exit_code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "L2,a,w,ETH,1,100,2025-01-01\nL3,a,,SOL,abc,5,2025-01-01\n")
+    result = cli(tmp_path, "lots", "import", str(bad))
+    assert result.exit_code == 2
+    assert f"{bad}:3: wallet: is empty" in result.stderr
+    assert f"{bad}:3: quantity: 'abc' is not a decimal number" in result.stderr
+    changed = tmp_path / "changed.csv"
+    changed.write_text(HEADER + "L9,a,w,ETH,1,100,2025-01-01\nL1,a,w,BTC,1,59000,2025-03-01\n")
+    result = cli(tmp_path, "lots", "import", str(changed))
+    assert result.exit_code == 2
+    assert f"{changed}:3: lot_id: 'L1' is already in the ledger with cost_basis_usd 60000" in (
+        result.stderr
+    )
+    ledger = Ledger(tmp_path / "ledger.sqlite").open()
+    assert ledger.open_lots()["lot_id"].to_list() == ["L1"]  # nothing of either file added
+
+
+def test_listing_shows_unrealized_pnl_and_triggers(tmp_path: Path) -> None:
+    csv_path = tmp_path / "p.csv"
+    # 1 BTC at 60000, short-term: loss >= 100, >= 5% (57000), net of 0.3% costs at 37%:
+    # 0.37 * (60000 - p) - 0.003 * p >= 25 -> p <= 59450.40; the trigger is the lowest, 57000.
+    csv_path.write_text(HEADER + "L1,a,w,BTC,1,60000,2026-01-02\nL2,a,w,ETH,2,4000,2026-01-02\n")
+    assert cli(tmp_path, "lots", "import", str(csv_path)).exit_code == 0
+    result = cli(tmp_path, "lots", "--price", "BTC=50000", "--price", "ETH=2100", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = {r["lot_id"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows["L1"]["unrealized_usd"] == "-10000.00"
+    assert rows["L1"]["trigger_usd"] == "57000.00"
+    assert rows["L1"]["harvestable"] == "yes"
+    assert rows["L2"]["value_usd"] == "4200.00"
+    assert rows["L2"]["unrealized_usd"] == "200.00"
+    assert rows["L2"]["harvestable"] == "no"
+    bad = cli(tmp_path, "lots", "--price", "BTC")
+    assert bad.exit_code == 2 and "expected ASSET=USD" in bad.stderr

@@ -1,0 +1,56 @@
+"""The commands a user runs: a paper replay into a ledger, then its Form 8949 CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+from monitor.ledger import Ledger
+from tests.integration.test_paper_replay import PORTFOLIO, drawdown
+
+REPO = Path(__file__).parents[2]
+
+
+def hm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_paper_replay_then_report_harvests(tmp_path: Path) -> None:
+    (tmp_path / "portfolio.csv").write_text(PORTFOLIO, encoding="utf-8")
+    ledger_path = tmp_path / "ledger.sqlite"
+    config = tmp_path / "paper.toml"
+    config.write_text(
+        f'[ledger]\npath = "{ledger_path}"\n\n'
+        '[execution]\nmode = "paper"\nmax_alert_age_s = 0\nmax_harvest_usd = 0\n'
+        f'max_daily_usd = 0\nkill_switch_file = "{tmp_path / "KILL"}"\n',
+        encoding="utf-8",
+    )
+    ticks = drawdown(tmp_path / "ticks.jsonl")
+    replayed = hm(
+        "replay", "--portfolio", str(tmp_path / "portfolio.csv"), "--ticks", str(ticks),
+        "--config", str(config), "--ledger", str(ledger_path),
+        "--alerts-out", str(tmp_path / "alerts.jsonl"),
+    )  # fmt: skip
+    assert replayed.returncode == 0, replayed.stderr
+    report = hm("report", "harvests", "--year", "2026", "--config", str(config))
+    assert report.returncode == 0, report.stderr
+    rows = list(csv.DictReader(io.StringIO(report.stdout)))
+    disposals = Ledger(ledger_path).open().disposals(2026)
+    assert len(rows) == len(disposals) > 0
+    for box in ("I", "L"):
+        mine = [r for r in rows if r["box"] == box]
+        gain = sum(Decimal(r["gain_or_loss"]) for r in mine)
+        assert f"box {box}: {len(mine)} rows," in report.stderr
+        assert f"gain or loss {gain:.2f}" in report.stderr
+    assert report.stdout.splitlines()[0].startswith("part,box,description,date_acquired")
