@@ -146,6 +146,7 @@ class TimedDetector:
         self.window_alerting_ticks = 0
         self.origin: dict[str, int] = {}  # alert_id -> recv_ns of the tick that caused it
         self.first_tick = asyncio.Event()
+        self.first_alert = asyncio.Event()
 
     def on_tick(self, tick: Tick) -> list[Alert]:
         alerts = self._inner.on_tick(tick)
@@ -156,6 +157,7 @@ class TimedDetector:
         if alerts:
             self.alerting_ticks += 1
             self.alerts += len(alerts)
+            self.first_alert.set()
         first, last = self.window
         if first <= tick.recv_ns < last:
             self.decisions_ns.append(now - tick.recv_ns)

@@ -94,11 +94,13 @@ class SizeResult:
     cost_mean_us: float
     cost_p50_us: float
     cost_p99_us: float
+    cost_quiet_mean_us: float  # over the ticks that raised no alert (index and prices only)
     alerts: int
     alerting_ticks: int
     design_s: float  # making the synthetic lot frame (not part of a rebuild)
     rebuild_s: float  # the book and its trigger index, from `rebuild_source`
     ledger_read_s: float | None  # the part of it reading the open lots from the ledger
+    first_alert_s: float | None  # the tick of the first alert after the start, on its own
     rebuild_source: str
     rss_bytes_per_lot: float | None  # None: RSS not readable here
     frame_bytes_per_lot: float  # polars' own estimate of the lot frame
@@ -179,12 +181,12 @@ class BenchReport:
             return None
         return pair[1].cost_mean_us / pair[0].cost_mean_us
 
-    def scaling_ratio_p50(self) -> float | None:
-        """The same ratio on the median tick (no alert: the index and price path alone)."""
+    def scaling_ratio_quiet(self) -> float | None:
+        """The same ratio over the ticks that raised no alert (the index and prices alone)."""
         pair = self.scaling_pair()
-        if pair is None or pair[0].cost_p50_us <= 0:
+        if pair is None or pair[0].cost_quiet_mean_us <= 0:
             return None
-        return pair[1].cost_p50_us / pair[0].cost_p50_us
+        return pair[1].cost_quiet_mean_us / pair[0].cost_quiet_mean_us
 
     def memory_size(self) -> SizeResult | None:
         """The size memory figures are reported for: 1M lots if measured, else the largest."""
@@ -289,7 +291,7 @@ class BenchReport:
             "scaling": {
                 "sizes": [_size(s) for s in sorted(self.sizes, key=_lots)],
                 "ratio": self.scaling_ratio(),
-                "ratio_p50": self.scaling_ratio_p50(),
+                "ratio_quiet": self.scaling_ratio_quiet(),
                 "ratio_of": f"{pair[1].lots}/{pair[0].lots}" if pair else None,
             },
             "memory": None
@@ -300,6 +302,7 @@ class BenchReport:
                 "frame_bytes_per_lot": mem.frame_bytes_per_lot,
                 "rebuild_s": mem.rebuild_s,
                 "ledger_read_s": mem.ledger_read_s,
+                "first_alert_s": mem.first_alert_s,
                 "rebuild_source": mem.rebuild_source,
             },
             "targets": [t.json() for t in self.targets()],
@@ -335,11 +338,13 @@ def _size(s: SizeResult) -> dict[str, Any]:
         "cost_us_per_tick": s.cost_mean_us,
         "cost_p50_us": s.cost_p50_us,
         "cost_p99_us": s.cost_p99_us,
+        "cost_quiet_mean_us": s.cost_quiet_mean_us,
         "alerts": s.alerts,
         "alerting_ticks": s.alerting_ticks,
         "design_s": s.design_s,
         "rebuild_s": s.rebuild_s,
         "ledger_read_s": s.ledger_read_s,
+        "first_alert_s": s.first_alert_s,
         "rebuild_source": s.rebuild_source,
         "rss_bytes_per_lot": s.rss_bytes_per_lot,
         "frame_bytes_per_lot": s.frame_bytes_per_lot,

@@ -29,7 +29,7 @@ from monitor.bench.lots import ALERT_SHARE, LotPlan, bench_settings, design_lots
 from monitor.bench.market import MarketSpec, make_tape, steps_for, tape_payloads
 from monitor.bench.memory import rss_source
 from monitor.bench.report import BenchReport
-from monitor.bench.scaling import SizeJob, measure_sizes
+from monitor.bench.scaling import measure_sizes
 from monitor.detect import trigger_rules
 from streams.bus.broker import BrokerNotFoundError, LocalBroker, find_broker
 from streams.bus.kafka import LOCAL_BROKER_GROUP_TIMING, GroupTiming, KafkaBus
@@ -38,8 +38,9 @@ SCALING_SIZES = (10_000, 100_000, 1_000_000)
 BIG_SIZE = 10_000_000
 SCALING_TICKS = 50_000  # at most, per size
 LATENCY_S = (2.0, 30.0)  # the measured window: ticks / rate, within these bounds
-SLACK_STEPS_S = 30.0
-LOCAL_FETCH_MAX_WAIT_MS = 10  # price steps the simulator may take before the feed connects
+SLACK_STEPS_S = 30.0  # price steps the simulator may take before the feed connects
+LOCAL_FETCH_MAX_WAIT_MS = 10
+WARM_UP_TICKS = 2_000  # fed to the detect section's detector before it is timed
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class BenchOptions:
         return min(high, max(low, self.ticks / self.rate))
 
     def warmup_s(self) -> float:
-        return 2.0 if self.ticks >= 20_000 else 0.5
+        return 3.0 if self.ticks >= 20_000 else 0.5
 
 
 Progress = Callable[[str], None]
@@ -112,17 +113,53 @@ async def run_bench(options: BenchOptions, progress: Progress) -> BenchReport:
         if broker is not None:
             await _kafka_sections(options, spec, plan, broker, report, progress)
 
-    jobs = [
-        SizeJob(
-            LotPlan(size, spec, plan.steps, plan.today, plan.seed),
-            min(options.ticks, SCALING_TICKS),
-            {},
-        )
-        for size in options.scaling_sizes()
+    plans = [
+        LotPlan(size, spec, plan.steps, plan.today, plan.seed) for size in options.scaling_sizes()
     ]
-    report.sizes = await measure_sizes(jobs, progress)
+    ticks = min(options.ticks, SCALING_TICKS)
+    report.sizes = await measure_sizes(plans, ticks, {}, progress)
     report.machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report.notes.extend(_notes(report))
     return report
+
+
+def _notes(report: BenchReport) -> list[str]:
+    """What a reader needs to read the figures right."""
+    notes = []
+    if report.detect is not None:
+        d = report.detect
+        notes.append(
+            f"detect and latency: {d.hot_lots:,} of the {d.lots:,} lots are hot (triggers "
+            f"spread where the simulated price falls, sized for ~{ALERT_SHARE:.0%} of ticks to "
+            "cross one, with cooldown 0 and a 0.1% re-arm band); the others sit below every "
+            "price of the run and never fire"
+        )
+    if report.latency is not None:
+        notes.append(
+            "latency: tick-to-decision covers every tick received in the window (feed "
+            "receive -> detector answer); tick-to-alert the ticks that raised an alert "
+            "(-> the sink's write returned)"
+        )
+    if report.broker and "tansu" in report.broker:
+        notes.append(
+            f"tansu answers a fetch only when its wait is over, so the bench sets [kafka] "
+            f"fetch_max_wait_ms = {LOCAL_FETCH_MAX_WAIT_MS} (with Kafka's 500 ms about half "
+            "of it lands on every tick)"
+        )
+    if report.websocket and report.produce and report.produce.per_s > 0:
+        bound = report.websocket.per_s / report.produce.per_s
+        notes.append(
+            f"ingest cannot outrun the websocket ceiling, itself {bound:.2f} x the produce "
+            "ceiling here"
+        )
+    if report.consume and report.consume.per_s > 0:
+        ceiling_us = 1e6 / report.consume.per_s
+        notes.append(
+            f"consume+decode costs {ceiling_us:.1f} us a tick; detect at 0.8 x that ceiling "
+            f"leaves {ceiling_us / 0.8 - ceiling_us:.1f} us a tick for prices, book, "
+            "detection and alerts"
+        )
+    return notes
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +222,7 @@ async def _kafka_sections(
         progress(f"tape: {options.ticks:,} ticks of {spec.assets} assets")
         tape = make_tape(spec, options.ticks)
         payloads = tape_payloads(tape)
+        warm = tape[:WARM_UP_TICKS]
         del tape
         progress("ceilings: raw aiokafka produce")
         report.produce = await produce_ceiling(config, topics["tape"], payloads)
@@ -201,7 +239,7 @@ async def _kafka_sections(
         designed = design_lots(plan, trigger_rules(settings))
         progress("detect: Kafka -> prices -> book -> detection -> null sink")
         report.detect = await measure_detect(
-            settings, bus, topics["tape"], options.ticks, designed.frame, designed.hot
+            settings, bus, topics["tape"], options.ticks, designed.frame, designed.hot, warm
         )
         progress(f"detect: {report.detect.throughput.per_s:,.0f} ticks/s")
 
