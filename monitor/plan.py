@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from itertools import groupby
 
 import numpy as np
@@ -31,6 +31,9 @@ from monitor.tax.windows import (
 )
 from monitor.triggers import EPOCH, day_of_ms
 
+# Quantities have up to 18 places and prices up to 17 significant digits: their products
+# and sums need more than Decimal's default 28 digits to stay exact.
+PRECISION = 60
 PLANS_SKIPPED = PromCounter(
     "hm_harvest_plans_skipped_total",
     "Crossings that made no alert, by reason (below_step_size, below_min_notional, "
@@ -152,9 +155,11 @@ def propose(
             ordered, key=lambda r: (cols.account[r], cols.wallet[r])
         ):
             group_rows = np.asarray(list(group), dtype=np.int64)
-            result = plan_one(
-                book, planner, account, wallet, crossing.asset, group_rows, exact_price, day, kind
-            )
+            with localcontext(prec=PRECISION):
+                result = plan_one(
+                    book, planner, account, wallet, crossing.asset, group_rows, exact_price, day,
+                    kind,
+                )  # fmt: skip
             if isinstance(result, str):
                 planner.skip(result)
             else:

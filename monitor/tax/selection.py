@@ -18,6 +18,7 @@ from typing import Literal
 from monitor.tax.rules import ZERO
 
 Selection = Literal["max_loss", "hifo", "fifo"]
+QUANTUM = Decimal("1e-18")  # the finest quantity and amount the ledger stores
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ def sell_quantity(
     """The quantity to sell out of `held`, or zero and the reason it cannot be sold."""
     quantity = held
     if max_sell_usd > 0 and quantity * price > max_sell_usd:
-        quantity = max_sell_usd / price
+        quantity = round_down(max_sell_usd / price, QUANTUM)
     quantity = round_down(quantity, step)
     if quantity <= 0:
         return ZERO, "below_step_size"
@@ -80,7 +81,9 @@ def take(ordered: Sequence[LotRow], quantity: Decimal) -> list[Take]:
         if left <= 0:
             break
         part = min(left, lot.quantity)
-        basis = lot.cost_basis if part == lot.quantity else lot.cost_basis * part / lot.quantity
+        basis = lot.cost_basis
+        if part != lot.quantity:  # pro rata, to 18 places so that totals stay exact sums
+            basis = (lot.cost_basis * part / lot.quantity).quantize(QUANTUM)
         takes.append(Take(lot, part, basis))
         left -= part
     return takes
