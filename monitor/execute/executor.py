@@ -90,6 +90,7 @@ class Executor:
 
     async def recover(self) -> None:
         """Settle every active intent with the venue before anything new is sent."""
+        self.desk.halted()  # the kill switch gauge, from the start
         alerts = self.ledger.alerts
         if alerts.cursor(CURSOR) is None:  # first run on this ledger: history is not traded
             alerts.set_cursor(CURSOR, alerts.last_seq())
