@@ -9,7 +9,6 @@ summary and the Form 8949 report.
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 from pathlib import Path
 from types import TracebackType
 
@@ -109,13 +108,3 @@ class Ledger:
         for key in ("quantity", "cost_basis_usd", "open_quantity", "open_cost_basis_usd"):
             out[key] = undec(str(out[key]))
         return out
-
-    def acquisitions_since(self, first: date) -> list[tuple[str, str, str, date, str, str]]:
-        """(lot_id, account, asset, day, quantity, cost) of lots acquired on or after `first`."""
-        with self.db.read() as conn:
-            rows = conn.execute(
-                "SELECT lot_id, account, asset, acquired_at, quantity, cost_basis_usd FROM lots "
-                "WHERE acquired_at >= ? ORDER BY acquired_at, lot_id",
-                (first.isoformat(),),
-            ).fetchall()
-        return [(r[0], r[1], r[2], lot_rows.parse_time(r[3]).date(), r[4], r[5]) for r in rows]
