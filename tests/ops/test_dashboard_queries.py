@@ -1,7 +1,8 @@
 """Every dashboard panel query and every rule, run by a real Prometheus scraping the demo.
 
 `harvest-monitor demo` runs as a subprocess with its metrics on a free loopback port,
-delivering its alerts to a (flaky) webhook receiver on loopback through the ledger; a
+delivering its alerts to a (flaky) webhook receiver on loopback through the ledger and
+executing them on the paper venue; a
 real `prometheus` scrapes it every second and evaluates docker/prometheus/rules/. After
 two successful scrapes, each panel's query and each recording rule is executed through
 the HTTP API: one that errors, or returns nothing (or only NaN) once the demo has had time
@@ -28,7 +29,8 @@ SECRET_ENV = "HM_OPS_TEST_HOOK_SECRET"
 
 
 def demo_config(tmp: Path, hook_url: str) -> Path:
-    """The demo's defaults plus a signed webhook subscription (which needs the ledger)."""
+    """The demo's defaults plus a signed webhook subscription and paper execution (both on
+    the ledger), so the delivery and harvest panels have real data."""
     path = tmp / "demo.toml"
     path.write_text(
         f"""
@@ -41,6 +43,9 @@ url = "{hook_url}"
 secret_env = "{SECRET_ENV}"
 backoff_initial_s = 0.1
 backoff_max_s = 0.5
+
+[execution]
+mode = "paper"
 """,
         encoding="utf-8",
     )
@@ -90,6 +95,14 @@ def test_every_panel_query_and_rule_works_on_the_live_demo(
     port = free_port()
     queries = {q.where: q.expr for q in dashboard_queries()}
     queries |= {f"recording rule {r.name}": r.name for r in rules() if r.kind == "record"}
+    # Not just zeros: the demo really harvested (paper), delivered and measured latency
+    # (the counters themselves: the demo's first alerts can precede the first scrape).
+    queries |= {
+        "paper harvests executed": "sum(hm_execution_harvested_loss_usd_total) > 0",
+        "webhook deliveries": 'sum(hm_webhook_deliveries_total{result="delivered"}) > 0',
+        "tick-to-alert latency observed": "sum(hm_tick_to_alert_seconds_count) > 0",
+        "lots under water": "sum(asset:hm_lots_under_water:sum) > 0",
+    }
     with (
         WebhookReceiver() as receiver,
         (tmp_path / "demo.out").open("wb") as out,
