@@ -116,6 +116,21 @@ def test_roles_run_the_monitor_image_on_the_stack_kafka(compose: dict[str, Any],
     assert (REPO / settings.portfolio.path).exists()
 
 
+def test_the_detect_ledger_is_on_a_volume_the_image_user_can_write() -> None:
+    text = DOCKERFILE.read_text()
+    user = re.findall(r"^USER (\S+)", text, re.MULTILINE)[-1]
+    settings = load_settings(REPO / "config" / "monitor.docker.toml")
+    ledger_dir = str(Path("/app", settings.ledger.path).parent)
+    assert f"chown {user} {ledger_dir}" in text
+
+
+def test_detect_keeps_its_ledger_on_a_named_volume(compose: dict[str, Any]) -> None:
+    detect = compose["services"]["detect"]
+    ledger = Path("/app", settings_of(detect).ledger.path)
+    mounts = {m["target"]: m for m in detect["volumes"]}
+    assert mounts[str(ledger.parent)]["type"] == "volume"
+
+
 def test_bind_mounts_exist(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         for mount in service.get("volumes", []):
