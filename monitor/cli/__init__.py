@@ -25,11 +25,11 @@ def main() -> None:
     """
 
 
-# Command modules register themselves on `main` (import order = --help order).
-from monitor.cli import pipeline as _pipeline  # noqa: E402,F401
-from monitor.cli import bench as _bench  # noqa: E402,F401
-from monitor.cli import tax as _tax  # noqa: E402,F401
+# Command modules register themselves on `main` when imported (--help lists them A-Z).
 from monitor.cli import alerts as _alerts  # noqa: E402,F401
+from monitor.cli import bench as _bench  # noqa: E402,F401
 from monitor.cli import execute as _execute  # noqa: E402,F401
 from monitor.cli import lots as _lots  # noqa: E402,F401
+from monitor.cli import pipeline as _pipeline  # noqa: E402,F401
 from monitor.cli import report as _report  # noqa: E402,F401
+from monitor.cli import tax as _tax  # noqa: E402,F401
