@@ -59,10 +59,26 @@ class Detector:
         self.alerts_emitted = 0
         self.ticks_seen = 0
         self.exposure = Exposure(book.frame)  # rebuild it when the book's lots change
+        # Alerts raised outside a tick (an execution's rebuy inside a do-not-buy window):
+        # they go out with the next tick's alerts, through the same sinks.
+        self.pending: list[Alert] = []
         metrics.LOTS_OPEN.set(book.lot_count)
 
     def on_tick(self, tick: Tick) -> list[Alert]:
-        """Alerts caused by one tick (usually none)."""
+        """Alerts caused by one tick (usually none), after any pending ones."""
+        if self.pending:
+            pending, self.pending = self.pending, []
+            return [*pending, *self._on_tick(tick)]
+        return self._on_tick(tick)
+
+    def queue(self, alerts: list[Alert]) -> None:
+        """Emit `alerts` with the next tick's (counted as emitted now)."""
+        for alert in alerts:
+            metrics.ALERTS_EMITTED.labels(alert.kind).inc()
+        self.alerts_emitted += len(alerts)
+        self.pending.extend(alerts)
+
+    def _on_tick(self, tick: Tick) -> list[Alert]:
         self.ticks_seen += 1
         priced = self.prices.update(tick)
         if not isinstance(priced, AssetPrice):

@@ -5,7 +5,9 @@ fill (sold lots gone or smaller, a rebuy lot added), keeping what the old book k
 the lots do not say: each surviving lot's cooldown and deadline state, the accounts'
 year-to-date positions, the acquisitions log and the do-not-buy list. Then the tax
 engine's hooks hear of the sale (`record_harvest`: the do-not-buy window) and of the
-rebuy (`record_acquisition`: wash-sale / superficial-loss windows).
+rebuy (`acquisition_alerts`: wash-sale / superficial-loss windows, and a `wash_warning` alert
+when the rebuy lands inside a do-not-buy window). With the ytd value model the account's
+year-to-date position takes the realized disposals, so the next loss is valued after them.
 
 A rebuild is O(lots); harvests are rare next to ticks, so the index stays as it is
 between them.
@@ -18,6 +20,7 @@ from datetime import date
 from decimal import Decimal
 
 from monitor import metrics
+from monitor.alerts.render import acquisition_alerts
 from monitor.book import LotBook, build_book
 from monitor.detect import Detector
 from monitor.execute.fills import BookChange
@@ -25,6 +28,7 @@ from monitor.exposure import Exposure
 from monitor.ledger import Ledger
 from monitor.settings import Settings
 from monitor.tax.windows import Acquisition
+from streams.ticks import format_ts_ms
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +50,33 @@ class BookSync:
         metrics.LOTS_OPEN.set(new.lot_count)
         for sold_on, loss, quantity in _sales(change):
             new.record_harvest(change.account, change.asset, sold_on, loss, quantity)
+        if change.disposals:  # ytd value model: the realized loss changes what the next is worth
+            new.set_position(change.account, new.position(change.account).realize(change.disposals))
         if change.opened_lot_id and change.opened_at is not None:
-            warning = new.record_acquisition(
-                Acquisition(
-                    account=change.account,
-                    asset=change.asset,
-                    day=change.opened_at.date(),
-                    quantity=change.opened_quantity,
-                    cost_usd=change.opened_cost_usd,
-                    lot_id=change.opened_lot_id,
-                    wallet=change.wallet,
-                )
+            acquisition = Acquisition(
+                account=change.account,
+                asset=change.asset,
+                day=change.opened_at.date(),
+                quantity=change.opened_quantity,
+                cost_usd=change.opened_cost_usd,
+                lot_id=change.opened_lot_id,
+                wallet=change.wallet,
             )
-            if warning is not None:
+            ts_ms = int(change.opened_at.timestamp() * 1000)
+            stamp = format_ts_ms(ts_ms)
+            warnings = acquisition_alerts(
+                new,
+                self.detector.values,
+                acquisition,
+                ts_ms=ts_ms,
+                emitted_at=lambda: stamp,
+            )
+            if warnings:
                 log.warning(
-                    "rebuy inside a do-not-buy window",
+                    "rebuy inside a do-not-buy window: wash_warning alert queued",
                     extra={"intent_id": change.intent_id, "asset": change.asset},
                 )
+                self.detector.queue(warnings)
         log.info(
             "lot book updated",
             extra={"intent_id": change.intent_id, "lots": new.lot_count},
