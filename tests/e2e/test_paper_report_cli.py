@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from monitor.ledger import Ledger
 from tests.integration.test_paper_replay import PORTFOLIO, drawdown
 
 REPO = Path(__file__).parents[2]
+ZERO, CENT = Decimal(0), Decimal("0.01")
 
 
 def hm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -54,3 +56,18 @@ def test_paper_replay_then_report_harvests(tmp_path: Path) -> None:
         assert f"box {box}: {len(mine)} rows," in report.stderr
         assert f"gain or loss {gain:.2f}" in report.stderr
     assert report.stdout.splitlines()[0].startswith("part,box,description,date_acquired")
+    # The year-end view over the same ledger: its totals are the 8949 rows', to the cent.
+    summary = hm("tax", "summary", "--year", "2026", "--json", "--config", str(config))
+    assert summary.returncode == 0, summary.stderr
+    figures = json.loads(summary.stdout)
+    assert figures["disposals"] == len(disposals)
+    losses = {
+        term: -sum((d.gain_usd for d in disposals if d.term == term and d.gain_usd < 0), ZERO)
+        for term in ("short", "long")
+    }
+    for term in ("short", "long"):
+        expected = losses[term].quantize(CENT, ROUND_HALF_UP)
+        assert Decimal(figures[f"{term}_term_losses_usd"]) == expected
+    harvested = -sum((d.gain_usd for d in disposals if d.harvest and d.gain_usd < 0), ZERO)
+    assert Decimal(figures["harvested_losses_usd"]) == harvested.quantize(CENT, ROUND_HALF_UP)
+    assert Decimal(figures["harvested_losses_usd"]) > 0
