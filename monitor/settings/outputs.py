@@ -1,0 +1,126 @@
+"""Settings of what comes out: alerts, webhooks, subscriptions, ledger, execution,
+metrics, logs, the simulator."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import (
+    Field,
+    model_validator,
+)
+
+from monitor.settings.base import _Section
+
+
+class AlertSettings(_Section):
+    stdout: bool = True  # JSON lines on standard output
+    file: str = ""  # also append JSON lines to this file
+    kafka: bool = True  # publish to [kafka] alerts_topic when Kafka is configured
+
+
+class AlertFilterSettings(_Section):
+    accounts: list[str] = Field(default_factory=list)  # empty: every account
+    assets: list[str] = Field(default_factory=list)  # empty: every asset
+    min_net_benefit_usd: float = Field(default=0.0, ge=0)
+    kinds: list[str] = Field(default_factory=list)  # harvest, deadline, wash_warning; empty: all
+
+
+class WebhookSettings(_Section):
+    """One `[[webhooks]]` subscription (docs/webhooks.md); secrets come from env or a file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    url: str = ""  # or url_env, for URLs that are themselves secrets (Slack, Discord)
+    url_env: str = ""
+    format: Literal["json", "slack", "discord"] = "json"
+    secret_env: str = ""  # HMAC key: the name of an environment variable ...
+    secret_file: str = ""  # ... or a file holding it
+    filter: AlertFilterSettings = AlertFilterSettings()
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_initial_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=300.0, ge=0)
+    queue_size: int = Field(default=1000, ge=1)
+
+    @model_validator(mode="after")
+    def _sources(self) -> WebhookSettings:
+        if bool(self.url) == bool(self.url_env):
+            raise ValueError(f"webhook {self.name!r}: set exactly one of url and url_env")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook {self.name!r}: url must start with http:// or https://")
+        if self.secret_env and self.secret_file:
+            raise ValueError(f"webhook {self.name!r}: set secret_env or secret_file, not both")
+        if self.format == "json" and not (self.secret_env or self.secret_file):
+            raise ValueError(f"webhook {self.name!r}: json webhooks are signed: set secret_env")
+        return self
+
+
+class SubscriptionTokenSettings(_Section):
+    name: str  # who holds the token (logs, metrics)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # hex sha256 of the token, never the token
+
+
+class SubscriptionSettings(_Section):
+    """The websocket subscription server (`/v1/alerts`, docs/subscriptions.md)."""
+
+    websocket_port: int = Field(default=0, ge=0, le=65535)  # 0: no server
+    host: str = "127.0.0.1"
+    tokens: list[SubscriptionTokenSettings] = Field(default_factory=list)
+    queue_size: int = Field(default=1000, ge=1)  # alerts queued per client before cut-off
+    send_timeout_s: float = Field(default=10.0, gt=0)  # a client this slow is cut off
+    subscribe_timeout_s: float = Field(default=10.0, gt=0)  # wait for the filter message
+
+    @model_validator(mode="after")
+    def _tokens(self) -> SubscriptionSettings:
+        if self.websocket_port and not self.tokens:
+            raise ValueError("websocket_port is set but no tokens: nobody could subscribe")
+        return self
+
+
+class LedgerSettings(_Section):
+    """`[ledger]`: the durable store of lots, alerts and executions (monitor/ledger)."""
+
+    path: str = "var/ledger.sqlite"  # one SQLite file (WAL); ":memory:" keeps nothing
+
+
+class ExecutionSettings(_Section):
+    """`[execution]`: what happens to a harvest alert (monitor/execute, docs/execution.md)."""
+
+    mode: Literal["alert", "paper", "live"] = "alert"
+    accounts: list[str] = Field(default_factory=list)  # accounts traded; empty: every account
+    venue: str = Field(default="binance", pattern=r"^[a-z][a-z0-9_]*$")  # a ccxt exchange id
+    quote: str = Field(default="USDT", pattern=r"^[A-Z0-9]+$")  # orders trade ASSET/quote
+    quote_usd: Decimal = Field(default=Decimal(1), gt=0)  # USD value of one unit of quote
+    sandbox: bool = False  # the venue's testnet (ccxt set_sandbox_mode)
+    api_url: str = ""  # REST base URL override (tests, proxies); empty: the venue's own
+    api_key_env: str = "HM_EXCHANGE_API_KEY"  # environment variable holding the API key ...
+    api_secret_env: str = "HM_EXCHANGE_API_SECRET"
+    api_key_file: str = ""  # ... or files holding them (they win when set)
+    api_secret_file: str = ""
+    dry_run: bool = True  # live: log the exact orders instead of sending them
+    max_harvest_usd: Decimal = Field(default=Decimal(10_000), ge=0)  # per harvest; 0: none
+    max_daily_usd: Decimal = Field(default=Decimal(50_000), ge=0)  # per UTC day; 0: none
+    kill_switch_file: str = "var/KILL"  # this file existing stops every order
+    kill_switch_env: str = "HM_KILL_SWITCH"  # this variable set (non-empty, not 0) too
+    order_timeout_s: float = Field(default=30.0, gt=0)  # wait for a market order to settle
+    poll_interval_s: float = Field(default=1.0, gt=0)  # between order status checks
+    recovery_grace_s: float = Field(default=10.0, ge=0)  # >= the venue's receive window
+    max_alert_age_s: float = Field(default=120.0, ge=0)  # older alerts are not traded; 0: any
+
+
+class MetricsSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)  # 0: no HTTP server
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "text"] = "auto"  # auto: text on a terminal, else JSON
+
+
+class SimulatorSettings(_Section):
+    seed: int = 7
+    tick_interval_ms: float = Field(default=50.0, gt=0)  # per symbol
+    volatility_scale: float = Field(default=1.0, gt=0)  # multiplies each asset's volatility
+    seconds_per_tick: float = Field(default=60.0, gt=0)  # simulated market time per tick
