@@ -26,6 +26,7 @@ from monitor.alerts.channels import subscription_sinks, subscriptions_ledger
 from monitor.alerts.interface import AlertSink
 from monitor.alerts.jsonl import JsonLinesSink
 from monitor.alerts.kafka import BusSink
+from monitor.alerts.recording import RecordingSink
 from monitor.alerts.schema import Alert, encode_alert
 from monitor.alerts.store import AlertStore
 from monitor.detect import Detector, build_detector
@@ -61,9 +62,10 @@ def build_sinks(
     stdout: IO[bytes] | None = None,
     alert_store: AlertStore | None = None,
 ) -> list[AlertSink]:
-    """Alert sinks: with a ledger (`alert_store`) the alert is recorded first, then go the
-    `[[webhooks]]` and the websocket subscribers (monitor/alerts/channels.py); then
-    `[alerts]`: stdout, a file, the bus topic (when Kafka is set)."""
+    """Alert sinks: with a ledger (`alert_store`) the alert is recorded first (and only
+    alerts new to the ledger go further, see `emit`), then go the `[[webhooks]]` and the
+    websocket subscribers (monitor/alerts/channels.py); then `[alerts]`: stdout, a file,
+    the bus topic (when Kafka is set)."""
     sinks: list[AlertSink] = subscription_sinks(settings, alert_store)
     if settings.alerts.stdout:
         sinks.append(JsonLinesSink(stream=stdout))
@@ -74,20 +76,32 @@ def build_sinks(
     return sinks
 
 
-async def emit(sinks: Sequence[AlertSink], alerts: Sequence[Alert], recv_ns: int) -> None:
-    """Send alerts to every sink; one failing sink is counted and logged, others go on."""
+async def emit(sinks: Sequence[AlertSink], alerts: Sequence[Alert], recv_ns: int) -> int:
+    """Send alerts to every sink; one failing sink is counted and logged, others go on.
+
+    The ledger's recorder (first in `sinks` when there is a ledger, see build_sinks) is a
+    gate: the sinks after it get only the alerts it had not recorded before, so an alert
+    detected again from re-processed ticks goes to no one twice. If recording fails, the
+    whole batch goes on (a possible repeat beats a loss). Returns how many alerts went on.
+    """
     if not alerts:
-        return
+        return 0
     batch = [(alert, encode_alert(alert)) for alert in alerts]
     for sink in sinks:
         try:
-            await sink.send(batch)
+            if isinstance(sink, RecordingSink):
+                batch = sink.record(batch)
+                if not batch:
+                    return 0
+            else:
+                await sink.send(batch)
         except Exception as exc:  # a sink is a plug-in: its failure must not stop detection
             metrics.SINK_ERRORS.labels(sink.name).inc(len(batch))
             log.error("alert sink failed: %s", exc, extra={"sink": sink.name})
     latency = max(0.0, (time.time_ns() - recv_ns) / 1e9)
-    for _ in alerts:
+    for _ in batch:
         metrics.TICK_TO_ALERT.observe(latency)
+    return len(batch)
 
 
 @dataclass
@@ -141,8 +155,7 @@ async def detect_stage(
                 by_venue[tick.venue] = by_venue.get(tick.venue, 0) + 1
                 alerts = detector.on_tick(tick)
                 if alerts:
-                    await emit(sinks, alerts, tick.recv_ns)
-                    counters.alerts += len(alerts)
+                    counters.alerts += await emit(sinks, alerts, tick.recv_ns)
         finally:
             for venue, count in by_venue.items():
                 metrics.TICKS_PROCESSED.labels(venue).inc(count)

@@ -1,8 +1,9 @@
 """Alert delivery test kit: sample alerts, an in-memory AlertStore, and `publish`.
 
 `MemoryAlertStore` follows monitor/alerts/store.py's contract: ids already stored are
-ignored, `alerts_since(id)` is strictly after that alert, `alerts_since(time)` at or after
-it, in insert order. `publish` does what the pipeline's `emit` does: record, then fan out.
+ignored (and `record_alerts` returns the new ones), `alerts_since(id)` is strictly after
+that alert, `alerts_since(time)` at or after it, in insert order; named cursors. `publish`
+does what the pipeline's `emit` does: record, then fan out only the alerts that were new.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.alerts.interface import AlertSink
+from monitor.alerts.recording import RecordingSink
 from monitor.alerts.schema import Alert, alert_id, encode_alert
 from monitor.alerts.store import AlertStore, DeadLetter, StoredAlert
 
@@ -76,25 +78,41 @@ async def eventually(predicate: Callable[[], bool], what: str, within_s: float =
 
 
 async def publish(store: AlertStore, sinks: Sequence[AlertSink], alerts: Sequence[Alert]) -> None:
-    """Record the alerts, then hand them to every sink (the pipeline's order)."""
-    batch = [(a, encode_alert(a)) for a in alerts]
-    store.record_alerts([(a.alert_id, a.emitted_at, body) for a, body in batch])
-    for sink in sinks:
-        await sink.send(batch)
+    """Record the alerts, then hand the new ones to every sink (the pipeline's order)."""
+    fresh = RecordingSink(store).record([(a, encode_alert(a)) for a in alerts])
+    if fresh:
+        for sink in sinks:
+            await sink.send(fresh)
 
 
 class MemoryAlertStore:
     def __init__(self) -> None:
         self.alerts: list[StoredAlert] = []
         self.letters: dict[int, DeadLetter] = {}
+        self.cursors: dict[str, int] = {}
         self._next_letter = 1
 
-    def record_alerts(self, alerts: Sequence[tuple[str, str, bytes]]) -> None:
+    def record_alerts(self, alerts: Sequence[tuple[str, str, bytes]]) -> list[str]:
         known = {a.alert_id for a in self.alerts}
+        fresh: list[str] = []
         for aid, emitted_at, body in alerts:
             if aid not in known:
                 self.alerts.append(StoredAlert(len(self.alerts) + 1, aid, emitted_at, body))
                 known.add(aid)
+                fresh.append(aid)
+        return fresh
+
+    def alerts_after_seq(self, seq: int, limit: int = 1000) -> list[StoredAlert]:
+        return self.alerts[seq : seq + limit]  # seq n is at index n - 1
+
+    def last_seq(self) -> int:
+        return len(self.alerts)
+
+    def cursor(self, name: str) -> int | None:
+        return self.cursors.get(name)
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        self.cursors[name] = seq
 
     def alerts_since(self, since: str, limit: int = 10_000) -> list[StoredAlert]:
         for index, stored in enumerate(self.alerts):

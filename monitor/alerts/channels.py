@@ -1,9 +1,10 @@
 """The subscription channels built from settings: ledger recorder, webhooks, websocket.
 
 `subscription_sinks` gives them in the order `emit` must call them: the recorder first
-(so anything a subscriber is sent is already in the ledger), then one sink per
-`[[webhooks]]` entry, then the `/v1/alerts` server when `[subscriptions] websocket_port`
-is set. None of them waits on a subscriber.
+(so anything a subscriber is sent is already in the ledger, and only alerts new to the
+ledger go further), then one sink per `[[webhooks]]` entry (each follows the ledger from
+its own cursor, monitor/alerts/outbox.py), then the `/v1/alerts` server when
+`[subscriptions] websocket_port` is set. None of them waits on a subscriber.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from monitor.alerts.interface import AlertSink
+from monitor.alerts.outbox import WebhookSink
 from monitor.alerts.recording import RecordingSink
 from monitor.alerts.store import AlertStore
 from monitor.alerts.subscriptions import SubscriptionServer
 from monitor.alerts.tokens import TokenRegistry
-from monitor.alerts.webhook import WebhookSink, webhook_targets
+from monitor.alerts.webhook import webhook_targets
 from monitor.errors import ConfigError
 from monitor.ledger.ledger import Ledger
 from monitor.settings import Settings

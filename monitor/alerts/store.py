@@ -1,9 +1,12 @@
 """What alert delivery needs from durable storage (implemented by `monitor.ledger`).
 
-Websocket subscribers catch up with `alerts_since`; webhooks park undeliverable alerts
-in the dead-letter table and `alerts redeliver` takes them back out. Kept as a protocol
-so the delivery code is testable against any store and the ledger stays the one owner
-of the SQLite schema.
+The alerts table is the outbox: every alert is recorded before fan-out, and
+`record_alerts` says which ids were new, so an alert detected again (ticks re-processed
+after a restart) is sent to nobody twice. Websocket subscribers catch up with
+`alerts_since`; each webhook subscription follows the table with `alerts_after_seq` from
+its named cursor (`webhook:<name>`), parks undeliverable alerts in the dead-letter table,
+and `alerts redeliver` takes them back out. Kept as a protocol so the delivery code is
+testable against any store and the ledger stays the one owner of the SQLite schema.
 """
 
 from __future__ import annotations
@@ -37,9 +40,24 @@ class DeadLetter:
 
 
 class AlertStore(Protocol):
-    def record_alerts(self, alerts: Sequence[tuple[str, str, bytes]]) -> None:
-        """Store (alert_id, emitted_at, body); an alert_id already stored is ignored."""
+    def record_alerts(self, alerts: Sequence[tuple[str, str, bytes]]) -> list[str]:
+        """Store (alert_id, emitted_at, body) in one transaction; an alert_id already stored
+        is ignored. Returns the ids newly stored, in the order given."""
         ...
+
+    def alerts_after_seq(self, seq: int, limit: int = 1000) -> list[StoredAlert]:
+        """Alerts with a seq above `seq`, in seq order (a reader following the table)."""
+        ...
+
+    def last_seq(self) -> int:
+        """The newest alert's seq (0 when there is none)."""
+        ...
+
+    def cursor(self, name: str) -> int | None:
+        """The last alert seq reader `name` handled (None: it never ran on this store)."""
+        ...
+
+    def set_cursor(self, name: str, seq: int) -> None: ...
 
     def alerts_since(self, since: str, limit: int = 10_000) -> list[StoredAlert]:
         """Alerts after `since`: an alert_id (strictly after it) or an ISO time (at/after it)."""

@@ -1,20 +1,18 @@
 """Webhook subscriptions: signed POSTs, retried with backoff, dead-lettered after the last try.
 
-Each subscription has its own bounded queue and worker, so a slow or dead receiver only
-ever delays itself: `send` never waits on the network, and when a queue is full the alert
-goes straight to the dead-letter table (and a metric) instead of blocking detection.
-Alerts that still fail after `max_attempts`, or that a receiver rejects for good (a 4xx
-other than 408/425/429), are parked with `AlertStore.add_dead_letter`;
-`harvest-monitor alerts redeliver` sends them again (see `redeliver`).
+This module resolves a `[[webhooks]]` entry into a `WebhookTarget` and delivers one alert
+to it (`deliver`): retries on connection errors, timeouts, 5xx, 408/425/429, honouring
+`Retry-After`; a 4xx other than those is a rejection, not retried. Which alerts a
+subscription gets, in what order, and what survives a restart is `WebhookSink`'s job
+(monitor/alerts/outbox.py: the ledger is the outbox); `harvest-monitor alerts redeliver`
+sends dead letters again (monitor/alerts/redelivery.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +27,6 @@ from monitor.alerts.payloads import Format, webhook_body
 from monitor.alerts.retry import RetryPolicy, is_retryable, parse_retry_after
 from monitor.alerts.schema import SCHEMA, Alert
 from monitor.alerts.signing import sign_headers
-from monitor.alerts.store import AlertStore
 from monitor.errors import ConfigError
 from monitor.settings import WebhookSettings
 
@@ -51,15 +48,17 @@ RETRIES = Counter(
 DEAD_LETTERED = Counter(
     "hm_webhook_dead_letters_total",
     "Alerts put in the dead-letter table, by reason (retries_exhausted, rejected, "
-    "retry_after_too_long, queue_full, shutdown, error).",
+    "retry_after_too_long, error).",
     ["subscription", "reason"],
 )
 QUEUE_DEPTH = Gauge(
-    "hm_webhook_queue_depth", "Alerts waiting for a webhook worker.", ["subscription"]
+    "hm_webhook_queue_depth",
+    "Alerts recorded in the ledger after a webhook subscription's cursor: its backlog.",
+    ["subscription"],
 )
 DELIVERY_SECONDS = Histogram(
     "hm_webhook_delivery_seconds",
-    "From fan-out to the receiver's 2xx, retries included.",
+    "From the alert's emitted_at to the receiver's 2xx, retries (and restarts) included.",
     ["subscription"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0),
 )
@@ -246,140 +245,3 @@ async def deliver(
         )
         await sleep(delay)
     return Delivery(False, policy.max_attempts, result.error, "retries_exhausted")
-
-
-@dataclass
-class _Job:
-    alert: Alert
-    encoded: bytes
-    queued_at: float
-    attempts: int = 0
-
-    def count_attempt(self, attempt: int) -> None:
-        self.attempts = attempt
-
-
-class WebhookSink:
-    """One subscription: a bounded queue and one worker, so its alerts arrive in order."""
-
-    def __init__(
-        self,
-        target: WebhookTarget,
-        store: AlertStore,
-        *,
-        session: aiohttp.ClientSession | None = None,
-        stop_grace_s: float = 5.0,
-    ) -> None:
-        self.name = f"webhook:{target.name}"
-        self.target = target
-        self._store = store
-        self._session = session
-        self._own_session = session is None
-        self._grace = stop_grace_s
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=target.queue_size)
-        self._worker: asyncio.Task[None] | None = None
-        self._current: _Job | None = None
-
-    async def start(self) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        self._worker = asyncio.create_task(self._work(), name=self.name)
-        log.info(
-            "webhook subscription started",
-            extra={
-                "subscription": self.target.name,
-                "url": redact_url(self.target.url),
-                "format": self.target.format,
-            },
-        )
-
-    async def send(self, alerts: Sequence[tuple[Alert, bytes]]) -> None:
-        """Queue the alerts the filter takes; never waits (a full queue dead-letters)."""
-        for alert, encoded in alerts:
-            if not self.target.filter.matches(alert):
-                continue
-            try:
-                self._queue.put_nowait(_Job(alert, encoded, time.monotonic()))
-            except asyncio.QueueFull:
-                self._dead_letter(
-                    _Job(alert, encoded, 0.0),
-                    f"delivery queue full ({self.target.queue_size} waiting)",
-                    "queue_full",
-                )
-        QUEUE_DEPTH.labels(self.target.name).set(self._queue.qsize())
-
-    async def drain(self) -> None:
-        """Wait until every queued alert is delivered or dead-lettered (tests, shutdown)."""
-        await self._queue.join()
-
-    async def stop(self) -> None:
-        """Give the queue `stop_grace_s` to drain; dead-letter whatever is left."""
-        if self._worker is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), self._grace)
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
-            self._dead_letter(job, "monitor stopped before delivery", "shutdown")
-            self._queue.task_done()
-        QUEUE_DEPTH.labels(self.target.name).set(0)
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def _work(self) -> None:
-        assert self._session is not None
-        while True:
-            job = await self._queue.get()
-            self._current = job
-            try:
-                result = await deliver(
-                    self._session,
-                    self.target,
-                    job.alert,
-                    job.encoded,
-                    on_attempt=job.count_attempt,
-                )
-                if result.ok:
-                    DELIVERIES.labels(self.target.name, "delivered").inc()
-                    DELIVERY_SECONDS.labels(self.target.name).observe(
-                        time.monotonic() - job.queued_at
-                    )
-                else:
-                    self._dead_letter(job, result.error, result.reason)
-            except asyncio.CancelledError:
-                self._dead_letter(job, "monitor stopped during delivery", "shutdown")
-                raise
-            except Exception as exc:  # a bug must cost one alert (kept), not the worker
-                log.exception("webhook delivery failed", extra={"subscription": self.target.name})
-                self._dead_letter(job, f"{type(exc).__name__}: {exc}", "error")
-            finally:
-                self._current = None
-                self._queue.task_done()
-                QUEUE_DEPTH.labels(self.target.name).set(self._queue.qsize())
-
-    def _dead_letter(self, job: _Job, error: str, reason: str) -> None:
-        DELIVERIES.labels(self.target.name, "dead_lettered").inc()
-        DEAD_LETTERED.labels(self.target.name, reason).inc()
-        log.warning(
-            "webhook alert dead-lettered",
-            extra={
-                "subscription": self.target.name,
-                "alert_id": job.alert.alert_id,
-                "attempts": job.attempts,
-                "reason": reason,
-                "error": error,
-            },
-        )
-        try:
-            self._store.add_dead_letter(
-                self.target.name, job.alert.alert_id, job.encoded, job.attempts, error
-            )
-        except Exception:  # the ledger failing must not kill the worker; the log has the id
-            log.exception(
-                "could not store dead letter",
-                extra={"subscription": self.target.name, "alert_id": job.alert.alert_id},
-            )

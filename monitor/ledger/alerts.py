@@ -1,8 +1,8 @@
 """The ledger's alerts and dead-letter tables: the AlertStore of monitor/alerts/store.py.
 
 Alerts are kept in insert order (`seq`), so a websocket subscriber that reconnects with
-`since=<alert_id>` gets exactly what was recorded after that alert, and the executor can
-follow the same order.
+`since=<alert_id>` gets exactly what was recorded after that alert, and the executor and
+each webhook subscription follow the same order from their named cursor (`cursors`).
 """
 
 from __future__ import annotations
@@ -48,21 +48,27 @@ class LedgerAlertStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def record_alerts(self, alerts: Sequence[tuple[str, str, bytes]]) -> None:
-        """Store (alert_id, emitted_at, body); an alert_id already stored is ignored."""
+    def record_alerts(self, alerts: Sequence[tuple[str, str, bytes]]) -> list[str]:
+        """Store (alert_id, emitted_at, body) in one transaction; an alert_id already stored
+        is ignored. Returns the ids newly stored (the ones to fan out), in the order given.
+
+        One INSERT per row, so each row's rowcount says whether it was new (executemany
+        only gives the total).
+        """
         if not alerts:
-            return
+            return []
         now = utc_now()
-        rows = [
-            (alert_id, emitted_at, _emitted_key(emitted_at), bytes(body), now)
-            for alert_id, emitted_at, body in alerts
-        ]
+        fresh: list[str] = []
         with self._db.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO alerts (alert_id, emitted_at, emitted_key, body, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
-                rows,
-            )
+            for alert_id, emitted_at, body in alerts:
+                cursor = conn.execute(
+                    "INSERT INTO alerts (alert_id, emitted_at, emitted_key, body, recorded_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
+                    (alert_id, emitted_at, _emitted_key(emitted_at), bytes(body), now),
+                )
+                if cursor.rowcount == 1:
+                    fresh.append(alert_id)
+        return fresh
 
     def alerts_since(self, since: str, limit: int = 10_000) -> list[StoredAlert]:
         """Alerts after `since`: an alert_id (strictly after it) or an ISO time (at/after it).
@@ -88,7 +94,8 @@ class LedgerAlertStore:
             return [StoredAlert(int(s), a, e, bytes(b)) for s, a, e, b in cursor.fetchall()]
 
     def alerts_after_seq(self, seq: int, limit: int = 1000) -> list[StoredAlert]:
-        """Alerts with a sequence number above `seq`, in order (the executor's cursor)."""
+        """Alerts with a sequence number above `seq`, in order (the executor's and the
+        webhooks' cursors)."""
         with self._db.read() as conn:
             rows = conn.execute(
                 "SELECT seq, alert_id, emitted_at, body FROM alerts WHERE seq > ? "

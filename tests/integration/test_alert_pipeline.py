@@ -8,6 +8,8 @@ import contextlib
 import io
 import json
 import socket
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,14 +20,19 @@ from websockets.asyncio.client import connect
 
 from monitor.alerts.client import AlertClient, Received
 from monitor.alerts.filter import AlertFilter
+from monitor.alerts.interface import AlertSink
+from monitor.alerts.jsonl import JsonLinesSink
+from monitor.alerts.outbox import WebhookSink
+from monitor.alerts.recording import REPEATED, RecordingSink
 from monitor.alerts.subscriptions import SubscriptionServer
 from monitor.alerts.tokens import new_token, token_hash
-from monitor.app import Pipeline, make_pipeline
+from monitor.app import Pipeline, emit, make_pipeline
 from monitor.ledger.ledger import Ledger
+from monitor.metrics import SINK_ERRORS
 from monitor.portfolio import parse_portfolio
 from monitor.settings import Settings, load_settings
 from streams.ticks import Tick, encode_tick, tick_key
-from tests.alerting import eventually
+from tests.alerting import eventually, sample_alert
 from tests.webhook_receiver import SECRET, Receiver
 
 PORTFOLIO = """lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at
@@ -205,3 +212,82 @@ async def test_a_subscriber_connected_through_a_monitor_restart_misses_nothing_t
     ledger.close()
     assert stored == ids  # the ledger's order is the order the subscriber saw
     assert client.connects == 2
+
+
+async def test_alerts_detected_again_after_a_restart_are_sent_to_no_one_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pipeline B restarts over A's ledger and processes A's tick again (as after a crash
+    before the Kafka offsets were committed): the same alerts come out of detection with
+    the same ids, and neither stdout nor the webhook gets them again. A new tick still
+    goes out everywhere."""
+    monkeypatch.setenv("TEST_HOOK_SECRET", SECRET.decode())
+    receiver = Receiver()
+    await receiver.start()
+    settings = settings_for(tmp_path, receiver.url, 0)
+    lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
+    tick = btc_tick(40_000.0)
+    repeated_before = REPEATED._value.get()
+
+    async def run_ticks(ticks: list[Tick]) -> tuple[Pipeline, list[dict[str, Any]]]:
+        stdout = io.BytesIO()
+        pipeline = make_pipeline(settings, lots, ingest=False, status_out=None, stdout=stdout)
+        hook = pipeline.sinks[1]
+        assert isinstance(hook, WebhookSink)
+        _, finish = await running(pipeline)
+        try:
+            await eventually(lambda: hook.running, "started (sinks start after the consumer)")
+            producer = pipeline.bus.producer()
+            await producer.start()
+            await producer.publish_many(
+                settings.kafka.ticks_topic, [(tick_key(t), encode_tick(t)) for t in ticks]
+            )
+            await producer.flush()
+            await producer.stop()
+            await eventually(
+                lambda: pipeline.counters.ticks_detected == len(ticks), "ticks detected"
+            )
+            await hook.drain()
+        finally:
+            await finish()
+        return pipeline, [json.loads(line) for line in stdout.getvalue().splitlines()]
+
+    try:
+        first, out_a = await run_ticks([tick])
+        second, out_b = await run_ticks([tick])  # the same tick, processed again
+        third, out_c = await run_ticks([btc_tick(39_000.0)])  # a new price: new alerts
+    finally:
+        await receiver.stop()
+    assert len(out_a) == 2 and first.counters.alerts == 2
+    assert out_b == [] and second.counters.alerts == 0
+    assert [a["price"] for a in out_c] == ["39000", "39000"] and third.counters.alerts == 2
+    assert REPEATED._value.get() - repeated_before == 2
+    assert receiver.accepted == Counter({a["alert_id"]: 1 for a in out_a + out_c})
+    assert receiver.order == [a["alert_id"] for a in out_a + out_c]
+
+
+async def test_emit_passes_on_only_the_alerts_new_to_the_ledger(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite").open()
+    out = io.BytesIO()
+    sinks: list[AlertSink] = [RecordingSink(ledger.alerts), JsonLinesSink(stream=out)]
+    a, b = sample_alert(1), sample_alert(2)
+    try:
+        assert await emit(sinks, [a], time.time_ns()) == 1
+        assert await emit(sinks, [a, b], time.time_ns()) == 1  # a is known: only b goes on
+        assert await emit(sinks, [b, a], time.time_ns()) == 0
+    finally:
+        ledger.close()
+    printed = [json.loads(line)["alert_id"] for line in out.getvalue().splitlines()]
+    assert printed == [a.alert_id, b.alert_id]
+
+
+async def test_a_ledger_that_cannot_record_does_not_stop_the_other_sinks(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite").open()
+    ledger.close()  # every call now fails with LedgerError
+    out = io.BytesIO()
+    sinks: list[AlertSink] = [RecordingSink(ledger.alerts), JsonLinesSink(stream=out)]
+    before = SINK_ERRORS.labels("ledger")._value.get()
+    alert = sample_alert(1)
+    assert await emit(sinks, [alert], time.time_ns()) == 1
+    assert json.loads(out.getvalue())["alert_id"] == alert.alert_id
+    assert SINK_ERRORS.labels("ledger")._value.get() - before == 1

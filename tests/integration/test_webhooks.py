@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts.filter import AlertFilter
+from monitor.alerts.outbox import WebhookSink
 from monitor.alerts.redelivery import redeliver
 from monitor.alerts.retry import RetryPolicy
 from monitor.alerts.schema import encode_alert
 from monitor.alerts.store import AlertStore
-from monitor.alerts.webhook import ATTEMPTS, DEAD_LETTERED, WebhookSink, WebhookTarget
-from tests.alerting import STORES, open_store, publish, sample_alert
+from monitor.alerts.webhook import ATTEMPTS, DEAD_LETTERED, QUEUE_DEPTH, WebhookTarget
+from monitor.ledger.ledger import Ledger
+from tests.alerting import STORES, eventually, open_store, publish, sample_alert
 from tests.webhook_receiver import SECRET, Receiver
 
 FAST = RetryPolicy(max_attempts=4, initial_delay_s=0.01, max_delay_s=2.0)
@@ -158,33 +162,63 @@ async def test_a_stuck_receiver_never_blocks_send_nor_the_other_subscription(
             await asyncio.sleep(0.01)
         await fast.drain()
         assert receiver.accepted == Counter({a.alert_id: 1 for a in alerts})
-        # stuck: 1 in flight + 2 queued; the other 7 overflowed to the dead-letter table
-        overflow = store.dead_letters("stuck")
-        assert len(overflow) == 7 and all("queue full" in d.last_error for d in overflow)
-        assert stuck.accepted == Counter()
+        # stuck: its backlog waits in the ledger (read 2 at a time), nothing dead-lettered
+        assert stuck.accepted == Counter() and store.dead_letters() == []
+        assert QUEUE_DEPTH.labels("stuck")._value.get() == 10
         assert stuck.hold is not None
         stuck.hold.set()
         await slow.drain()
-        assert sorted(stuck.accepted) == sorted(a.alert_id for a in alerts[:3])
+        assert stuck.order == [a.alert_id for a in alerts]  # all of them, in order, once
+        assert QUEUE_DEPTH.labels("stuck")._value.get() == 0
     finally:
         for s in (slow, fast):
             await s.stop()
         await stuck.stop()
 
 
-async def test_stop_dead_letters_what_was_not_delivered(store: AlertStore) -> None:
-    stuck = Receiver(hold=asyncio.Event())
-    await stuck.start()
-    sink = WebhookSink(target(stuck.url), store, stop_grace_s=0.2)
+async def test_stop_keeps_what_was_not_delivered_for_the_next_start(store: AlertStore) -> None:
+    """The receiver is down: stop (no grace) dead-letters nothing; the next start over the
+    same store, with the receiver back, delivers each alert exactly once."""
+    down = Receiver()
+    down.port = free_port()  # nothing listens: connection refused, retried
+    patient = RetryPolicy(max_attempts=1000, initial_delay_s=0.01, max_delay_s=0.05)
+    sink = WebhookSink(target(down.url, policy=patient), store, stop_grace_s=0.0)
     await sink.start()
-    alerts = [sample_alert(i) for i in range(3)]
+    alerts = [sample_alert(i) for i in range(4)]
     await publish(store, [sink], alerts)
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)  # a few failed attempts of the first alert
     await sink.stop()
-    await stuck.stop()
-    letters = store.dead_letters()
-    assert sorted(d.alert_id for d in letters) == sorted(a.alert_id for a in alerts)
-    assert all("stopped" in d.last_error for d in letters)
+    assert store.dead_letters() == []
+    assert store.cursor("webhook:hook") == 0  # nothing handled
+
+    await down.start(down.port)  # back up; a new process over the same ledger
+    again = WebhookSink(target(down.url), store)
+    await again.start()
+    try:
+        await again.drain()
+    finally:
+        await again.stop()
+        await down.stop()
+    assert down.accepted == Counter({a.alert_id: 1 for a in alerts})
+    assert down.order == [a.alert_id for a in alerts]
+    assert store.cursor("webhook:hook") == store.last_seq()
+
+
+async def test_a_new_subscription_is_not_sent_history(
+    receiver: Receiver, store: AlertStore
+) -> None:
+    old = [sample_alert(i) for i in range(3)]
+    await publish(store, [], old)  # recorded before the subscription existed
+    sink = WebhookSink(target(receiver.url, name="late"), store)
+    await sink.start()
+    new = [sample_alert(i) for i in range(3, 5)]
+    try:
+        assert store.cursor("webhook:late") == store.last_seq() == 3
+        await publish(store, [sink], old + new)  # the old ones again: known, not re-sent
+        await sink.drain()
+    finally:
+        await sink.stop()
+    assert receiver.order == [a.alert_id for a in new]
 
 
 async def test_slack_format_posts_a_slack_message(receiver: Receiver, store: AlertStore) -> None:
@@ -265,3 +299,80 @@ async def test_a_receiver_slower_than_timeout_s_is_retried(
     assert ATTEMPTS.labels("hook", "timeout")._value.get() - before == 1
     assert store.dead_letters() == []
     assert receiver.headers[-1]["X-HM-Alert-Id"] == alert.alert_id  # the receiver's dedup key
+
+
+CRASHING_PROCESS = """
+import asyncio, sys
+from monitor.alerts.outbox import WebhookSink
+from monitor.alerts.retry import RetryPolicy
+from monitor.alerts.webhook import WebhookTarget
+from monitor.ledger.ledger import Ledger
+from tests.alerting import publish, sample_alert
+from tests.webhook_receiver import SECRET
+
+async def main(path: str, url: str) -> None:
+    ledger = Ledger(path).open()
+    policy = RetryPolicy(max_attempts=1000, initial_delay_s=0.05, max_delay_s=0.2)
+    sink = WebhookSink(WebhookTarget("hook", url, secret=SECRET, policy=policy), ledger.alerts)
+    await sink.start()
+    await publish(ledger.alerts, [sink], [sample_alert(i) for i in range(5)])
+    print("recorded", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_a_killed_process_loses_nothing_and_repeats_nothing(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    """A monitor process records 5 alerts; the receiver takes 2, then answers 503; the
+    process is killed (SIGKILL) while retrying the 3rd. A new process over the same
+    ledger file, with the receiver well again, sends the other 3: each arrives once."""
+    path = tmp_path / "ledger.sqlite"
+    alerts = [sample_alert(i) for i in range(5)]
+    healthy = False
+
+    def script(alert_id: str, _tries: int) -> tuple[int, dict[str, str]]:
+        return (200, {}) if healthy or len(receiver.accepted) < 2 else (503, {})
+
+    receiver.script = script
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CRASHING_PROCESS,
+        str(path),
+        receiver.url,
+        cwd=Path(__file__).parents[2],
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"recorded\n"
+        third = alerts[2].alert_id
+        await eventually(
+            lambda: sum(1 for a in receiver.attempts if a[0] == third) >= 2,
+            "the 3rd alert retried after 503",
+        )
+    finally:
+        proc.kill()
+        await proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    healthy = True
+    ledger = Ledger(path).open()
+    try:
+        assert ledger.alerts.cursor("webhook:hook") == 2  # the 2 delivered, durably
+        sink = WebhookSink(target(receiver.url), ledger.alerts)
+        await sink.start()
+        try:
+            await sink.drain()
+        finally:
+            await sink.stop()
+        assert ledger.alerts.dead_letters() == []
+        assert ledger.alerts.cursor("webhook:hook") == 5
+    finally:
+        ledger.close()
+    assert receiver.accepted == Counter({a.alert_id: 1 for a in alerts})
+    assert receiver.order == [a.alert_id for a in alerts]
+    assert receiver.bad_signatures == 0

@@ -90,8 +90,10 @@ def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
 def test_alerts_are_stored_once_and_replayed_after_an_id(tmp_path: Path) -> None:
     store = Ledger(tmp_path / "l.sqlite").open().alerts
     rows = [(f"hma_{i:024x}", f"2026-03-01T12:00:0{i}.000Z", b'{"n":%d}' % i) for i in range(5)]
-    store.record_alerts(rows[:3])
-    store.record_alerts(rows[1:])  # overlapping batch: the known ids are ignored
+    assert store.record_alerts(rows[:3]) == [r[0] for r in rows[:3]]
+    # overlapping batch (and an id twice in it): the known ids are ignored, the new returned
+    assert store.record_alerts([*rows[1:], rows[4]]) == [r[0] for r in rows[3:]]
+    assert store.record_alerts(rows) == []
     after = store.alerts_since(rows[1][0])
     assert [a.alert_id for a in after] == [r[0] for r in rows[2:]]
     assert [a.seq for a in after] == sorted(a.seq for a in after)
