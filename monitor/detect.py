@@ -58,11 +58,21 @@ class Detector:
         self.event_time = event_time
         self.alerts_emitted = 0
         self.ticks_seen = 0
-        self.exposure = Exposure(book.frame)  # rebuild it when the book's lots change
+        self._exposure = Exposure(book.frame)  # rebuild it when the book's lots change
         # Alerts raised outside a tick (an execution's rebuy inside a do-not-buy window):
         # they go out with the next tick's alerts, through the same sinks.
         self.pending: list[Alert] = []
         metrics.LOTS_OPEN.set(book.lot_count)
+
+    @property
+    def exposure(self) -> Exposure:
+        return self._exposure
+
+    @exposure.setter
+    def exposure(self, exposure: Exposure) -> None:
+        """A new exposure (the book's lots changed) starts from the last prices."""
+        exposure.carry_prices(self._exposure)
+        self._exposure = exposure
 
     def on_tick(self, tick: Tick) -> list[Alert]:
         """Alerts caused by one tick (usually none), after any pending ones."""
@@ -84,7 +94,7 @@ class Detector:
         if not isinstance(priced, AssetPrice):
             metrics.TICKS_REJECTED.labels(priced).inc()
             return []
-        self.exposure.update(priced.asset, priced.usd)
+        self._exposure.update(priced.asset, priced.usd)
         if priced.confirmed is None:
             return []  # [prices] confirm_ms: no full window of prices behind this one yet
         rebuilds = self.book.rebuilds

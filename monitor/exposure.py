@@ -6,15 +6,21 @@ are under water; lots in profit count zero). Like the trigger index, a tick cost
 binary search: each asset's lots are sorted by unit basis with suffix sums of basis and
 quantity, so the lots under water at price p (unit basis > p) are one contiguous tail.
 float64 is fine here: these are gauges for a dashboard, never amounts on an alert.
+
+A tick only records the asset's last price (a dict store): the gauges are computed from
+it when they are scraped (`Gauge.set_function`), not on every tick. A gauge child holds
+its exposure weakly: once the detector drops an exposure (the book's lots changed) and
+no newer one has the asset, the asset has no lots and its gauges read 0.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from prometheus_client import Gauge
 
 from monitor import metrics
 from monitor.triggers import F64
@@ -25,8 +31,6 @@ class _AssetExposure:
     unit_basis: F64  # ascending
     basis_tail: F64  # basis_tail[i] = sum of cost basis of lots i.. (one extra 0 at the end)
     qty_tail: F64  # same for quantity
-    lots: Gauge
-    loss: Gauge
 
 
 class Exposure:
@@ -34,6 +38,7 @@ class Exposure:
 
     def __init__(self, lots: pl.DataFrame) -> None:
         self._assets: dict[str, _AssetExposure] = {}
+        self.prices: dict[str, float] = {}  # last price per asset (update)
         if lots.height == 0:
             return
         frame = lots.select(
@@ -47,9 +52,9 @@ class Exposure:
                 unit_basis=group["unit"].to_numpy(),
                 basis_tail=_tail_sums(group["basis"].to_numpy()),
                 qty_tail=_tail_sums(group["qty"].to_numpy()),
-                lots=metrics.LOTS_UNDER_WATER.labels(name),
-                loss=metrics.UNREALIZED_LOSS.labels(name),
             )
+            metrics.LOTS_UNDER_WATER.labels(name).set_function(_gauge(self, name, 0))
+            metrics.UNREALIZED_LOSS.labels(name).set_function(_gauge(self, name, 1))
 
     @property
     def assets(self) -> list[str]:
@@ -66,13 +71,29 @@ class Exposure:
         return count, max(0.0, loss)
 
     def update(self, asset: str, price: float) -> None:
-        """Set the asset's gauges for a new price (assets outside the portfolio are ignored)."""
-        exp = self._assets.get(asset)
-        if exp is None:
-            return
-        count, loss = self.at(asset, price)
-        exp.lots.set(count)
-        exp.loss.set(loss)
+        """A new price of `asset`: its gauges read `at(asset, price)` from now on (assets
+        outside the portfolio have no gauges)."""
+        self.prices[asset] = price
+
+    def current(self, asset: str) -> tuple[int, float]:
+        """`at` the asset's last price; (0, 0.0) before its first."""
+        price = self.prices.get(asset)
+        return (0, 0.0) if price is None else self.at(asset, price)
+
+    def carry_prices(self, older: Exposure) -> None:
+        """Start from `older`'s last prices (a new exposure over changed lots)."""
+        self.prices = {**older.prices, **self.prices}
+
+
+def _gauge(exposure: Exposure, asset: str, field: int) -> Callable[[], float]:
+    """The value of one of `asset`'s gauges at scrape time (0 once `exposure` is gone)."""
+    ref = weakref.ref(exposure)
+
+    def value() -> float:
+        live = ref()
+        return 0.0 if live is None else float(live.current(asset)[field])
+
+    return value
 
 
 def _tail_sums(values: F64) -> F64:
