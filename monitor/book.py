@@ -7,6 +7,9 @@ lots from it on have alerted and wait to re-arm. Both firing (trigger >= p) and
 re-arming (trigger <= p / (1 + rearm_pct)) select a contiguous run of that order, so the
 armed/disarmed state of a whole asset is one integer. Lots inside their deadline window
 (about to turn long-term and lose value) have a second sorted array, searched the same way.
+Most ticks change nothing: each asset keeps the band of prices that can neither fire a
+lot (above the highest armed or deadline trigger) nor re-arm one (below the lowest
+disarmed trigger times 1 + rearm_pct), and a tick inside it costs two float compares.
 
 An asset's index is rebuilt only on daily events: a lot turns long-term or enters its
 deadline window, the threshold schedule moves to its next step, ticks go back to an
@@ -16,6 +19,7 @@ Trigger math lives in monitor/triggers.py, the value of a loss in monitor/tax/ne
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -79,6 +83,11 @@ class AssetIndex:
     dl_end: int = 0
     day: int = -1
     next_change_day: int = -1
+    # The quiet band (see `LotBook._band`): a price above `fire_above` fires nothing, one
+    # with price / (1 + rearm_pct) below `rearm_from` re-arms nothing. Until the first
+    # build, every price takes the full path.
+    fire_above: float = math.inf
+    rearm_from: float = -math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +275,26 @@ class LotBook:
             changes.append(epoch_day(step))
         idx.day = day
         idx.next_change_day = min(changes) if changes else NO_DAY
+        self._band(idx)
         self.rebuilds += 1
+
+    @staticmethod
+    def _band(idx: AssetIndex) -> None:
+        """The prices that change nothing, after a build or a change of arm state.
+
+        A price p fires nothing when p > every armed and deadline trigger, and re-arms
+        nothing when p / (1 + rearm_pct) < the lowest disarmed trigger: exactly when the
+        binary searches of `crossings` would find nothing. A NaN trigger (which those
+        searches order last) makes the band empty, so every tick takes the full path.
+        """
+        end, dl_end = idx.armed_end, idx.dl_end
+        highest = [float(idx.triggers[end - 1])] if end else []
+        if dl_end:
+            highest.append(float(idx.dl_triggers[dl_end - 1]))
+        rearm = float(idx.triggers[end]) if end < len(idx.triggers) else math.inf
+        nan = any(map(math.isnan, highest))
+        idx.fire_above = math.inf if nan else max(highest, default=-math.inf)
+        idx.rearm_from = -math.inf if math.isnan(rearm) else rearm
 
     def _loses_value_at_long_term(self) -> bool:
         tax = self.tax
@@ -282,11 +310,14 @@ class LotBook:
         day = ts_ms // 86_400_000
         if day < idx.day or day >= idx.next_change_day:
             self._rebuild(idx, day)
+        rearm_price = price / self.rearm_factor
+        if price > idx.fire_above and rearm_price < idx.rearm_from:
+            return None  # inside the quiet band: nothing fires or re-arms
         triggers = idx.triggers
-        rearm_to = int(np.searchsorted(triggers, price / self.rearm_factor, side="right"))
+        rearm_to = int(triggers.searchsorted(rearm_price, side="right"))
         if rearm_to > idx.armed_end:
             idx.armed_end = rearm_to
-        fire_from = int(np.searchsorted(triggers, price, side="left"))
+        fire_from = int(triggers.searchsorted(price, side="left"))
         fired, suppressed = EMPTY, 0
         if fire_from < idx.armed_end:
             local = idx.order[fire_from : idx.armed_end]
@@ -297,6 +328,7 @@ class LotBook:
             self.last_alert_ms[fired] = ts_ms
             suppressed = int(rows.size - fired.size)
         deadline = self._deadline_crossings(idx, price, fired)
+        self._band(idx)
         if fired.size == 0 and suppressed == 0 and deadline.size == 0:
             return None
         return Crossing(asset, fired, suppressed, deadline)
@@ -304,7 +336,7 @@ class LotBook:
     def _deadline_crossings(self, idx: AssetIndex, price: float, fired: I64) -> I64:
         if idx.dl_end == 0:
             return EMPTY
-        start = int(np.searchsorted(idx.dl_triggers, price, side="left"))
+        start = int(idx.dl_triggers.searchsorted(price, side="left"))
         if start >= idx.dl_end:
             return EMPTY
         rows = idx.rows[idx.dl_order[start : idx.dl_end]]
