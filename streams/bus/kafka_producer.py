@@ -1,12 +1,24 @@
-"""The Kafka producer: buffered batches keyed by base asset, failures reported by `flush`."""
+"""The Kafka producer: buffered batches keyed by base asset, failures reported by `flush`.
+
+Records are appended to one open batch per (topic, partition) that stays open across
+`publish_many` calls until it is full or `linger_ms` after its first record, then it is
+closed and handed to aiokafka (`send_batch`), which sends a closed batch at once. A feed
+publishes small calls (a few dozen ticks every few ms): a batch per partition per call
+made tansu's log (and every later fetch) many times longer than needed, and cost
+throughput in request encoding. Hand-overs happen in order under one lock, so a key's
+records stay in publish order; a full batch makes the publisher wait for aiokafka
+(backpressure).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +42,8 @@ from streams.metrics import BUS_PRODUCE_ERRORS, BUS_PRODUCED
 
 log = logging.getLogger(__name__)
 
+PARTITIONS_TTL_S = 1.0  # how long a topic's partition list is reused before asking again
+
 
 class KafkaProducer:
     """Buffers records into batches; delivery is confirmed (or reported) by `flush`."""
@@ -47,6 +61,11 @@ class KafkaProducer:
         self._unlogged_failures = 0
         self._failure_log_due = 0.0
         self._partitions: dict[int, dict[bytes, int]] = {}
+        self._topic_partitions: dict[str, tuple[float, list[int]]] = {}  # topic -> (due, list)
+        self._open: dict[tuple[str, int], _OpenBatch] = {}  # (topic, partition) -> batch
+        self._ready: deque[tuple[str, int, _OpenBatch]] = deque()  # closed, to hand over
+        self._handover = asyncio.Lock()
+        self._linger: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -76,9 +95,20 @@ class KafkaProducer:
 
     async def stop(self) -> None:
         """Deliver what is buffered and disconnect; failures are logged, not raised."""
-        producer, self._producer = self._producer, None
-        if producer is None:
+        if self._producer is None:
             return
+        self._close_open()
+        try:
+            await self._hand_over()
+        except BusError as exc:
+            log.error("Kafka producer stopping: %s", exc)
+        producer, self._producer = self._producer, None
+        assert producer is not None
+        if self._linger is not None:
+            self._linger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._linger
+            self._linger = None
         await producer.stop()
         await self._wait_idle()
         if self._failed:
@@ -88,77 +118,125 @@ class KafkaProducer:
             )
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
-        producer = self._started()
-        try:
-            future = await producer.send(topic, value, key=key)
-        except KafkaError as exc:
-            BUS_PRODUCE_ERRORS.labels(topic).inc()
-            raise BusError(f"Kafka producer cannot accept a record for {topic!r}: {exc}") from exc
-        self._track(future, topic, 1)
+        """One record, through the same open batches as `publish_many` (keeps key order)."""
+        await self.publish_many(topic, [(key, value)])
 
     async def publish_many(self, topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
-        """Group by partition (the Java client's murmur2, like `send`) and send whole batches."""
-        producer = self._started()
+        """Append to the open batch of each record's partition (the Java client's murmur2,
+        like `send`); full batches are handed over now, the others after `linger_ms`."""
+        self._started()
         if not items:
             return
-        try:
-            partitions = sorted(await producer.partitions_for(topic))
-        except KafkaError as exc:
-            BUS_PRODUCE_ERRORS.labels(topic).inc(len(items))
-            raise BusError(f"no metadata for topic {topic!r} from Kafka: {exc}") from exc
-        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
-        cache = self._partitions.setdefault(len(partitions), {})
+        partitions = await self._partitions_of(topic, len(items))
+        count = len(partitions)
+        cache = self._partitions.setdefault(count, {})
         if len(cache) > PARTITION_CACHE_MAX:
             cache.clear()
         unkeyed = random.choice(partitions)  # one partition per call for key-less records
-        for item in items:
-            key = item[0]
+        open_batches = self._open
+        for key, value in items:
             if key is None:
                 partition = unkeyed
             else:
                 partition = cache.get(key, -1)
                 if partition < 0:
-                    partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+                    partition = partitions[(murmur2(key) & 0x7FFFFFFF) % count]
                     cache[key] = partition
-            by_partition.setdefault(partition, []).append(item)
-        for partition, records in by_partition.items():
-            await self._send_batches(producer, topic, partition, records)
+            batch = open_batches.get((topic, partition))
+            if batch is None:
+                batch = open_batches[topic, partition] = self._new_batch()
+            if batch.builder.append(key=key, value=value, timestamp=None) is None:  # full
+                self._append_to_fresh(topic, partition, key, value)
+            else:
+                batch.count += 1
+        if self._ready:
+            await self._hand_over()  # full batches: wait for aiokafka to take them
+        if not open_batches:
+            return
+        if self._config.linger_ms <= 0:
+            self._close_open()
+            await self._hand_over()
+        elif self._linger is None:
+            self._linger = asyncio.create_task(self._hand_over_after_linger())
 
-    async def _send_batches(
-        self,
-        producer: AIOKafkaProducer,
-        topic: str,
-        partition: int,
-        records: list[tuple[bytes | None, bytes]],
-    ) -> None:
-        batch, count = producer.create_batch(), 0
-        for key, value in records:
-            while batch.append(key=key, value=value, timestamp=None) is None:  # batch full
-                if count == 0:
-                    BUS_PRODUCE_ERRORS.labels(topic).inc()
-                    raise BusError(
-                        f"a record of {len(value)} bytes for {topic!r} does not fit in a "
-                        f"batch of max_batch_bytes={self._config.max_batch_bytes}"
-                    )
-                await self._send_batch(producer, batch, topic, partition, count)
-                batch, count = producer.create_batch(), 0
-            count += 1
-        if count:
-            await self._send_batch(producer, batch, topic, partition, count)
+    def _new_batch(self) -> _OpenBatch:
+        producer = self._producer
+        assert producer is not None
+        return _OpenBatch(producer.create_batch())
 
-    async def _send_batch(
-        self, producer: AIOKafkaProducer, batch: Any, topic: str, partition: int, count: int
-    ) -> None:
+    def _append_to_fresh(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        """The open batch of `partition` is full: close it and start another with the record."""
+        full = self._open.pop((topic, partition))
+        if full.count:
+            self._ready.append((topic, partition, full))
+        batch = self._open[topic, partition] = self._new_batch()
+        if batch.builder.append(key=key, value=value, timestamp=None) is None:
+            BUS_PRODUCE_ERRORS.labels(topic).inc()
+            raise BusError(
+                f"a record of {len(value)} bytes for {topic!r} does not fit in a "
+                f"batch of max_batch_bytes={self._config.max_batch_bytes}"
+            )
+        batch.count = 1
+
+    async def _partitions_of(self, topic: str, records: int) -> list[int]:
+        """The topic's partitions, asked of aiokafka's metadata at most once a second."""
+        now = time.monotonic()
+        cached = self._topic_partitions.get(topic)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        producer = self._started()
         try:
-            future = await producer.send_batch(batch, topic, partition=partition)
+            partitions = sorted(await producer.partitions_for(topic))
         except KafkaError as exc:
-            BUS_PRODUCE_ERRORS.labels(topic).inc(count)
-            raise BusError(f"Kafka producer cannot accept a batch for {topic!r}: {exc}") from exc
-        self._track(future, topic, count)
+            BUS_PRODUCE_ERRORS.labels(topic).inc(records)
+            raise BusError(f"no metadata for topic {topic!r} from Kafka: {exc}") from exc
+        self._topic_partitions[topic] = (now + PARTITIONS_TTL_S, partitions)
+        return partitions
+
+    def _close_open(self) -> None:
+        """Move every open batch to the hand-over queue, in partition order of opening."""
+        for (topic, partition), batch in self._open.items():
+            if batch.count:
+                self._ready.append((topic, partition, batch))
+        self._open.clear()
+
+    async def _hand_over_after_linger(self) -> None:
+        try:
+            await asyncio.sleep(self._config.linger_ms / 1000)
+        finally:
+            self._linger = None
+        self._close_open()
+        try:
+            await self._hand_over()
+        except BusError as exc:  # counted already; `flush` reports the records as failed
+            log.error("%s", exc)
+
+    async def _hand_over(self) -> None:
+        """Give the closed batches to aiokafka, oldest first (waits while it is busy)."""
+        async with self._handover:
+            ready = self._ready
+            while ready:
+                topic, partition, batch = ready[0]
+                batch.builder.close()  # a closed batch is sent without lingering again
+                producer = self._started()
+                try:
+                    future = await producer.send_batch(batch.builder, topic, partition=partition)
+                except KafkaError as exc:
+                    ready.popleft()
+                    BUS_PRODUCE_ERRORS.labels(topic).inc(batch.count)
+                    self._failed += batch.count
+                    self._last_error = exc
+                    raise BusError(
+                        f"Kafka producer cannot accept a batch for {topic!r}: {exc}"
+                    ) from exc
+                ready.popleft()
+                self._track(future, topic, batch.count)
 
     async def flush(self) -> None:
         """Wait until every buffered record is delivered; BusError if any delivery failed."""
         producer = self._started()
+        self._close_open()
+        await self._hand_over()
         await producer.flush()
         await self._wait_idle()
         if self._failed:
@@ -214,3 +292,13 @@ class KafkaProducer:
     async def _wait_idle(self) -> None:
         if self._idle is not None and self._pending:
             await self._idle.wait()
+
+
+class _OpenBatch:
+    """An aiokafka batch still taking records, and how many it holds."""
+
+    __slots__ = ("builder", "count")
+
+    def __init__(self, builder: Any) -> None:
+        self.builder = builder
+        self.count = 0
