@@ -13,6 +13,8 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
+from prometheus_client import Gauge
+
 from streams import metrics
 from streams.feeds.interface import FeedState, FeedStatus
 from streams.ticks import Tick
@@ -21,7 +23,7 @@ __all__ = ["METRICS_EVERY", "FeedHealth"]
 
 log = logging.getLogger(__name__)
 
-METRICS_EVERY = 64  # ticks between pushes of the tick metrics (also once a second)
+METRICS_EVERY = 256  # ticks between pushes of the tick metrics (also once a second)
 SAMPLES_PER_REASON = 5
 SAMPLE_BYTES = 512
 
@@ -35,6 +37,7 @@ class FeedHealth:
         self._samples: dict[str, deque[bytes]] = {}
         self._reported = 0  # status.ticks already added to the FEED_TICKS counter
         self._reported_symbols: dict[str, int] = {}
+        self._m_symbol_last: dict[str, Gauge] = {}  # symbol -> its labelled gauge child
         self._m_ticks = metrics.FEED_TICKS.labels(venue)
         self._m_last = metrics.FEED_LAST_TICK.labels(venue)
         self._m_connected = metrics.FEED_CONNECTED.labels(venue)
@@ -137,11 +140,16 @@ class FeedHealth:
         self._m_ticks.inc(status.ticks - self._reported)
         self._m_last.set(status.last_tick_ns / 1e9)
         self._reported = status.ticks
-        seen = self._reported_symbols
+        seen, children = self._reported_symbols, self._m_symbol_last
         for symbol, ns in status.symbol_last_tick_ns.items():
             if seen.get(symbol) != ns:
                 seen[symbol] = ns
-                metrics.FEED_SYMBOL_LAST_TICK.labels(self.venue, symbol).set(ns / 1e9)
+                child = children.get(symbol)
+                if child is None:  # labels() costs a lock and a tuple key: once per symbol
+                    child = children[symbol] = metrics.FEED_SYMBOL_LAST_TICK.labels(
+                        self.venue, symbol
+                    )
+                child.set(ns / 1e9)
 
     def stopped(self) -> None:
         """The feed is stopped: final flush, gauges to zero."""
