@@ -51,7 +51,8 @@ def test_demo_prints_alerts_and_status_and_serves_metrics(tmp_path: Path) -> Non
                     metrics = fetch(f"http://127.0.0.1:{port}/metrics")
                 except OSError:
                     continue
-                if "hm_alerts_emitted_total{" in metrics:
+                # Counters appear at different moments (the tick counter at a batch's end).
+                if "hm_alerts_emitted_total{" in metrics and "hm_detect_ticks_total{" in metrics:
                     break
             code = proc.wait(timeout=90)
         finally:
