@@ -43,7 +43,7 @@ def markets(symbols: Sequence[str]) -> dict[str, Market]:
 
 
 # Only the fields a Tick needs are declared; msgspec skips the others.
-class _Trade(msgspec.Struct):
+class _Trade(msgspec.Struct, gc=False):
     e: str
     s: str
     p: str
@@ -53,7 +53,7 @@ class _Trade(msgspec.Struct):
     a: int = 0  # aggregate trade id (aggTrade)
 
 
-class _Envelope(msgspec.Struct):
+class _Envelope(msgspec.Struct, gc=False):
     stream: str
     data: _Trade
 

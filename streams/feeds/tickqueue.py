@@ -8,6 +8,7 @@ the silence watchdog that quiet is the consumer's doing, not the venue's. `finis
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -22,11 +23,19 @@ _Item = list[Tick] | Exception | None  # an Exception: the feed crashed; None: i
 
 
 class TickQueue:
-    """Lists of ticks in arrival order, handed out in batches; `name` appears in errors."""
+    """Lists of ticks in arrival order, handed out in batches; `name` appears in errors.
+
+    A deque and two kinds of waiter rather than `asyncio.Queue`: a put and a get are on
+    every message's path, and the queue's bookkeeping (task counts, a waiter deque per
+    call) cost more than the rest of the hand-over.
+    """
 
     def __init__(self, name: str, size: int) -> None:
         self.name = name
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max(1, size))
+        self._size = max(1, size)
+        self._items: deque[_Item] = deque()
+        self._getter: asyncio.Future[None] | None = None  # the consumer waits for an item
+        self._putters: deque[asyncio.Future[None]] = deque()  # producers wait for room
         self._ended = False
         self.blocked = False  # a producer waits on a full queue
         self.unblocked_at = 0.0  # loop time the last wait ended
@@ -37,43 +46,78 @@ class TickQueue:
         return self._ended
 
     async def put(self, ticks: list[Tick]) -> None:
-        """Enqueue, waiting while the queue is full."""
+        """Enqueue, waiting while the queue is full (in turn with other waiting producers)."""
+        if len(self._items) >= self._size or self._putters:
+            await self._wait_for_room()
+        self._append(ticks)
+
+    async def _wait_for_room(self) -> None:
+        loop = asyncio.get_running_loop()
+        putters = self._putters
+        waiter: asyncio.Future[None] = loop.create_future()
+        putters.append(waiter)
+        self.blocked = True
         try:
-            self._queue.put_nowait(ticks)
-        except asyncio.QueueFull:
-            self.blocked = True
-            try:
-                await self._queue.put(ticks)
-            finally:
-                self.blocked = False
-                self.unblocked_at = asyncio.get_running_loop().time()
+            while True:
+                await waiter  # `_make_room` takes it off the deque when it wakes it
+                if len(self._items) < self._size:
+                    return
+                waiter = loop.create_future()
+                putters.appendleft(waiter)  # still first in line
+        finally:
+            if not waiter.done() and waiter in putters:  # cancelled while waiting
+                putters.remove(waiter)
+            self.blocked = bool(putters)
+            self.unblocked_at = loop.time()
+
+    def _append(self, item: _Item) -> None:
+        self._items.append(item)
+        getter, self._getter = self._getter, None
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    def _make_room(self) -> None:
+        """Wake as many waiting producers, longest-waiting first, as there is room for."""
+        putters, room = self._putters, self._size - len(self._items)
+        while putters and room > 0:
+            waiter = putters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                room -= 1
 
     def finish(self, marker: Exception | None) -> None:
         """End `batches()`; make room by dropping the oldest batch if full."""
         if self._ended:
             return
         self._ended = True
-        if self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(marker)
+        if len(self._items) >= self._size:
+            self._items.popleft()
+        self._append(marker)
 
     async def batches(self) -> AsyncIterator[list[Tick]]:
         """Ticks in arrival order, in batches (whatever arrived since the last one, capped)."""
-        queue = self._queue
+        items = self._items
         while True:
-            if self._ended and queue.empty():
+            if self._ended and not items:
                 return
-            item = await queue.get()
+            while not items:
+                self._getter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._getter
+                finally:
+                    self._getter = None
             batch: list[Tick] = []
             while True:
+                item = items.popleft()
                 if item is None:
                     break
                 if isinstance(item, Exception):
                     raise FeedError(f"{self.name} feed failed: {item!r}") from item
                 batch.extend(item)
-                if len(batch) >= MAX_BATCH or queue.empty():
+                if len(batch) >= MAX_BATCH or not items:
                     break
-                item = queue.get_nowait()
+            if self._putters:
+                self._make_room()
             if batch:
                 yield batch
             if item is None:
