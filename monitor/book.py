@@ -74,7 +74,7 @@ class AssetIndex:
     qty: F64
     unit_basis: F64  # the lot's own, or its average-cost pool's
     lt_day: I32  # first epoch day the lot is long-term (NO_DAY: never)
-    account: I64  # account code of each lot (book.accounts)
+    account: I32  # account code of each lot (book.accounts)
     order: I64 = field(default_factory=lambda: EMPTY)  # local positions by trigger
     triggers: F64 = field(default_factory=lambda: np.empty(0, np.float64))  # ascending
     armed_end: int = 0
@@ -118,8 +118,7 @@ class LotBook:
         self.deadline_sent = np.zeros(lots.height, dtype=bool)
         self.rebuilds = 0
         self.columns = LotColumns.of(lots)
-        self.accounts: list[str] = sorted(set(self.columns.account))
-        self.acquired_days: list[date] = self.columns.acquired
+        self.accounts: list[str] = self.columns.account.names  # sorted: index = account code
         self._acquisitions: AcquisitionLog | None = None  # built on first use
         self.do_not_buy = DoNotBuyList(self.rules.tax)
         self._positions: dict[str, Position] = {}
@@ -135,7 +134,7 @@ class LotBook:
     def acquisitions(self) -> AcquisitionLog:
         """Acquisitions per (account, asset): the lots' own, then those executions report."""
         if self._acquisitions is None:
-            self._acquisitions = AcquisitionLog(self.columns.acquisitions())
+            self._acquisitions = AcquisitionLog(lots=self.columns)
         return self._acquisitions
 
     @acquisitions.setter
@@ -154,9 +153,8 @@ class LotBook:
                 ).alias("unit")
             )
             unit = pooled["unit"].to_numpy()
-        lt_day = _lt_days(self.acquired_days, self.tax)
-        code = {name: i for i, name in enumerate(self.accounts)}
-        account = np.asarray([code[a] for a in self.columns.account], dtype=np.int64)
+        lt_day = _lt_days(self.columns.acquired_day, self.tax)
+        account = self.columns.account.codes
         groups = (
             lots.select(pl.col("asset"))
             .with_row_index("row")
@@ -409,14 +407,9 @@ def default_book_rules(thresholds: TriggerRules) -> BookRules:
     return BookRules(thresholds=thresholds, tax=tax)
 
 
-def _lt_days(acquired: list[date], tax: TaxRules) -> I32:
-    """Long-term-from epoch day per lot (memoized by acquisition date: lots share dates)."""
-    cache: dict[date, int] = {}
-    out = np.empty(len(acquired), dtype=np.int32)
-    for i, day in enumerate(acquired):
-        value = cache.get(day)
-        if value is None:
-            first = tax.long_term_from(day)
-            value = cache[day] = NO_DAY if first is None else epoch_day(first)
-        out[i] = value
-    return out
+def _lt_days(acquired: I32, tax: TaxRules) -> I32:
+    """Long-term-from epoch day per lot, from its acquisition epoch day (once per distinct day)."""
+    days, at = np.unique(acquired, return_inverse=True)
+    firsts = [tax.long_term_from(EPOCH + timedelta(days=int(d))) for d in days]
+    lt = [NO_DAY if first is None else epoch_day(first) for first in firsts]
+    return np.asarray(lt, dtype=np.int32)[at].reshape(-1)

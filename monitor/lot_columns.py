@@ -1,15 +1,22 @@
-"""The lot frame's columns as Python lists, for per-alert work without polars overhead.
+"""The lot frame's columns in compact form, for per-alert work without per-lot objects.
 
-Detection touches a handful of lots per alert; gathering them from the polars frame
-costs more than the arithmetic. The book keeps these lists beside the frame (same row
-order), built once: exact Decimal quantity and basis, account, wallet, acquisition day.
+Detection touches a handful of lots per alert, but the book holds every open lot: so
+the book keeps only small numpy columns beside the frame (same row order) and reads the
+exact values from the frame for the lots an alert needs.
+
+- account, wallet, asset: dictionary codes (int32) into sorted name lists, so sorting
+  by code sorts by name;
+- acquisition day: int32 epoch day (monitor.triggers.EPOCH);
+- lot_id, quantity and cost basis (exact Decimal) stay in the polars frame only; the
+  `LotRow`s of lots an alert used are kept (up to `ROW_CACHE` of them), so a lot that
+  fires again costs a dict lookup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -18,54 +25,144 @@ import polars as pl
 
 from monitor.tax.selection import LotRow
 from monitor.tax.windows import Acquisition
+from monitor.triggers import EPOCH
 
+I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+ROW_CACHE = 100_000  # LotRows kept for lots alerts used; cleared when it would grow past this
+_MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Codes:
+    """One dictionary-encoded string column: `names[codes[i]]` is row i's value."""
+
+    names: list[str]  # sorted
+    codes: I32
+
+    @classmethod
+    def of(cls, column: pl.Series) -> Codes:
+        names = column.unique().sort()
+        index = pl.Series("code", np.arange(len(names), dtype=np.int32))
+        codes = column.replace_strict(names, index, return_dtype=pl.Int32)
+        return cls(names.to_list(), codes.to_numpy())
+
+    def __getitem__(self, row: int) -> str:
+        return self.names[int(self.codes[row])]
 
 
 @dataclass(frozen=True, slots=True)
 class LotColumns:
-    """Column lists of a lot frame (portfolio.LOT_SCHEMA), indexed by frame row."""
+    """Compact columns of a lot frame (portfolio.LOT_SCHEMA), indexed by frame row."""
 
-    lot_id: list[str]
-    account: list[str]
-    wallet: list[str]
-    asset: list[str]
-    quantity: list[Decimal]
-    cost_basis: list[Decimal]
-    acquired: list[date]
+    frame: pl.DataFrame
+    account: Codes
+    wallet: Codes
+    asset: Codes
+    acquired_day: I32  # epoch day of acquisition (UTC)
+    _rows: dict[int, LotRow] = field(default_factory=dict)
+    _by_day: dict[tuple[int, int], tuple[I32, I64]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, lots: pl.DataFrame) -> LotColumns:
+        days = lots["acquired_at"].dt.epoch("ms") // _MS_PER_DAY
         return cls(
-            lot_id=lots["lot_id"].to_list(),
-            account=lots["account"].to_list(),
-            wallet=lots["wallet"].to_list(),
-            asset=lots["asset"].to_list(),
-            quantity=lots["quantity"].to_list(),
-            cost_basis=lots["cost_basis_usd"].to_list(),
-            acquired=[d.date() for d in lots["acquired_at"].to_list()],
+            frame=lots,
+            account=Codes.of(lots["account"]),
+            wallet=Codes.of(lots["wallet"]),
+            asset=Codes.of(lots["asset"]),
+            acquired_day=days.cast(pl.Int32).to_numpy(),
         )
+
+    def acquired(self, row: int) -> date:
+        return EPOCH + timedelta(days=int(self.acquired_day[row]))
 
     def row(self, i: int) -> LotRow:
         """Row `i` as the plan sees it (its own cost basis)."""
-        return LotRow(self.lot_id[i], self.acquired[i], self.quantity[i], self.cost_basis[i])
+        return self.rows([i])[0]
+
+    def rows(self, rows: I64 | list[int]) -> list[LotRow]:
+        """The rows as the plan sees them, read from the frame once per lot (then kept)."""
+        found = [self._rows.get(int(r)) for r in rows]
+        missing = sorted({int(r) for r, lot in zip(rows, found, strict=True) if lot is None})
+        if not missing:
+            return [lot for lot in found if lot is not None]
+        if len(self._rows) + len(missing) > ROW_CACHE:
+            self._rows.clear()
+        ids, qty, basis = self.amounts(missing)
+        fresh = {
+            r: LotRow(lot_id, self.acquired(r), q, b)
+            for r, lot_id, q, b in zip(missing, ids, qty, basis, strict=True)
+        }
+        if len(missing) <= ROW_CACHE:
+            self._rows.update(fresh)
+        return [fresh[int(r)] if lot is None else lot for r, lot in zip(rows, found, strict=True)]
+
+    def amounts(self, rows: I64 | list[int]) -> tuple[list[str], list[Decimal], list[Decimal]]:
+        """lot_id, exact quantity and exact cost basis of `rows` (frame order as given)."""
+        index = pl.Series("row", rows, dtype=pl.Int64)
+        picked = self.frame.select(pl.col("lot_id", "quantity", "cost_basis_usd").gather(index))
+        return (
+            picked["lot_id"].to_list(),
+            picked["quantity"].to_list(),
+            picked["cost_basis_usd"].to_list(),
+        )
 
     def wallet_rows(self) -> dict[tuple[str, str, str], I64]:
         """Rows of each (account, wallet, asset), in frame order."""
-        groups: dict[tuple[str, str, str], list[int]] = {}
-        for i, key in enumerate(zip(self.account, self.wallet, self.asset, strict=True)):
-            groups.setdefault(key, []).append(i)
-        return {key: np.asarray(rows, dtype=np.int64) for key, rows in groups.items()}
+        n = len(self.acquired_day)
+        if n == 0:
+            return {}
+        key = self.account.codes.astype(np.int64) * len(self.wallet.names)
+        key = (key + self.wallet.codes) * len(self.asset.names) + self.asset.codes
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        out: dict[tuple[str, str, str], I64] = {}
+        for start, end in zip(starts, np.r_[starts[1:], n], strict=True):
+            first = int(order[start])
+            name = (self.account[first], self.wallet[first], self.asset[first])
+            out[name] = order[start:end].astype(np.int64)
+        return out
 
-    def acquisitions(self) -> Iterator[Acquisition]:
-        """Each lot as the acquisition that opened it (for the wash-sale windows)."""
-        for i, lot_id in enumerate(self.lot_id):
-            yield Acquisition(
-                self.account[i],
-                self.asset[i],
-                self.acquired[i],
-                self.quantity[i],
-                self.cost_basis[i],
-                lot_id=lot_id,
-                wallet=self.wallet[i],
-            )
+    def acquired_between(
+        self, account: str, asset: str, first: date, last: date
+    ) -> list[Acquisition]:
+        """Each lot of (account, asset) acquired from `first` to `last` (both included), as
+        the acquisition that opened it; by day, then frame order."""
+        key = self._key(account, asset)
+        if key is None:
+            return []
+        days, rows = self._days_of(key)
+        lo = int(np.searchsorted(days, (first - EPOCH).days, side="left"))
+        hi = int(np.searchsorted(days, (last - EPOCH).days, side="right"))
+        if lo >= hi:
+            return []
+        picked = rows[lo:hi]
+        ids, qty, basis = self.amounts(picked)
+        wallets = [self.wallet[int(r)] for r in picked]
+        return [
+            Acquisition(account, asset, self.acquired(int(r)), q, b, lot_id=i, wallet=w)
+            for r, i, q, b, w in zip(picked, ids, qty, basis, wallets, strict=True)
+        ]
+
+    def _key(self, account: str, asset: str) -> tuple[int, int] | None:
+        a = _code_of(self.account.names, account)
+        s = _code_of(self.asset.names, asset)
+        return None if a is None or s is None else (a, s)
+
+    def _days_of(self, key: tuple[int, int]) -> tuple[I32, I64]:
+        """Acquisition days (ascending) and frame rows of one (account, asset), built once."""
+        found = self._by_day.get(key)
+        if found is None:
+            rows = np.flatnonzero(
+                (self.account.codes == key[0]) & (self.asset.codes == key[1])
+            ).astype(np.int64)
+            by = np.argsort(self.acquired_day[rows], kind="stable")
+            found = self._by_day[key] = (self.acquired_day[rows][by], rows[by])
+        return found
+
+
+def _code_of(names: list[str], name: str) -> int | None:
+    at = bisect_left(names, name)
+    return at if at < len(names) and names[at] == name else None

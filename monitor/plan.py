@@ -170,7 +170,7 @@ def propose(
 def lot_rows(book: LotBook, rows: I64, day: date) -> list[LotRow]:
     """The lots at `rows` with the basis the pack uses (own, or the average-cost pool's)."""
     cols = book.columns
-    out = [cols.row(int(r)) for r in rows]
+    out = cols.rows(rows)
     if book.tax.pack.basis != "pool":
         return out
     pools: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
@@ -189,14 +189,11 @@ def pool_of(book: LotBook, account: str, asset: str, day: date) -> tuple[Decimal
     """Quantity and cost of the account's average-cost pool of `asset` on `day` (uk: lots
     bought on `day` are matched first, so they are not in the pool yet)."""
     cols = book.columns
-    qty = cost = ZERO
-    same_day = book.tax.pack.same_day_matching
-    for r in book.account_rows(account, asset):
-        if same_day and cols.acquired[r] >= day:
-            continue
-        qty += cols.quantity[r]
-        cost += cols.cost_basis[r]
-    return qty, cost
+    rows = book.account_rows(account, asset)
+    if book.tax.pack.same_day_matching:
+        rows = rows[cols.acquired_day[rows] < (day - EPOCH).days]
+    _, quantities, costs = cols.amounts(rows)
+    return sum(quantities, ZERO), sum(costs, ZERO)
 
 
 def plan_one(

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from monitor.tax.disposal import Disposal
 from monitor.tax.rules import ZERO, TaxRules
@@ -39,10 +40,28 @@ class Acquisition:
     wallet: str = ""
 
 
-class AcquisitionLog:
-    """Acquisitions per (account, asset): from the portfolio's lots and from executions."""
+class AcquisitionSource(Protocol):
+    """Acquisitions held column-wise elsewhere (the lot book's lots: lot_columns.py)."""
 
-    def __init__(self, acquisitions: Iterable[Acquisition] = ()) -> None:
+    def acquired_between(
+        self, account: str, asset: str, first: date, last: date
+    ) -> list[Acquisition]:
+        """Those of (account, asset) from `first` to `last`, both included, by day, then
+        in the source's own order."""
+        ...
+
+
+class AcquisitionLog:
+    """Acquisitions per (account, asset): from the portfolio's lots and from executions.
+
+    The lots' own come from `lots` (searched by day, no object per lot until asked for);
+    those added (given, or reported by executions) come after them.
+    """
+
+    def __init__(
+        self, acquisitions: Iterable[Acquisition] = (), lots: AcquisitionSource | None = None
+    ) -> None:
+        self._lots = lots
         self._by_key: dict[tuple[str, str], list[Acquisition]] = defaultdict(list)
         for acquisition in acquisitions:
             self.add(acquisition)
@@ -52,8 +71,12 @@ class AcquisitionLog:
         self._by_key[(acquisition.account, acquisition.asset)].append(acquisition)
 
     def between(self, account: str, asset: str, first: date, last: date) -> list[Acquisition]:
-        """Acquisitions of (account, asset) from `first` to `last`, both included, by day."""
-        found = [a for a in self._by_key.get((account, asset), ()) if first <= a.day <= last]
+        """Acquisitions of (account, asset) from `first` to `last`, both included, by day
+        (then lot_id, then the lots' order, then the order they were added)."""
+        found = []
+        if self._lots is not None:
+            found = self._lots.acquired_between(account, asset, first, last)
+        found += [a for a in self._by_key.get((account, asset), ()) if first <= a.day <= last]
         return sorted(found, key=lambda a: (a.day, a.lot_id))
 
 
