@@ -78,8 +78,10 @@ def test_band_gives_the_full_paths_crossings(
 
 
 def test_a_nan_trigger_empties_the_band() -> None:
-    none = np.empty(0, np.int64)
-    idx = AssetIndex(none, np.empty(0), np.empty(0), np.empty(0, np.int32), none)
+    frame = parse_portfolio(io.StringIO(portfolio([1_000.0], [10])), "nan.csv")
+    book = build_book(load_settings(env={}), frame)
+    book.crossings("BTC", 2_000.0, epoch_day(TODAY) * 86_400_000)  # builds the index
+    idx = book._assets["BTC"]
     idx.triggers, idx.armed_end = np.array([1.0, 2.0, np.nan]), 3
     LotBook._band(idx)
     assert idx.fire_above == float("inf")
