@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from monitor.lot_columns import LotColumns
+from monitor.lot_columns import Code, LotColumns
 from monitor.settings import Settings, TaxSettings
 from monitor.tax.disposal import Term
 from monitor.tax.netting import value_curve
@@ -74,7 +74,7 @@ class AssetIndex:
     qty: F64
     unit_basis: F64  # the lot's own, or its average-cost pool's
     lt_day: I32  # first epoch day the lot is long-term (NO_DAY: never)
-    account: I32  # account code of each lot (book.accounts)
+    account: Code  # account code of each lot (book.accounts)
     order: I64 = field(default_factory=lambda: EMPTY)  # local positions by trigger
     triggers: F64 = field(default_factory=lambda: np.empty(0, np.float64))  # ascending
     armed_end: int = 0
@@ -123,7 +123,6 @@ class LotBook:
         self.do_not_buy = DoNotBuyList(self.rules.tax)
         self._positions: dict[str, Position] = {}
         self._curves: dict[tuple[str, Term], Curve] = {}
-        self._wallets: dict[tuple[str, str, str], I64] = self.columns.wallet_rows()
         self._assets: dict[str, AssetIndex] = self._group(lots)
 
     @property
@@ -217,12 +216,11 @@ class LotBook:
 
     def wallet_rows(self, account: str, wallet: str, asset: str) -> I64:
         """Frame rows of every open lot of (account, wallet, asset)."""
-        return self._wallets.get((account, wallet, asset), EMPTY)
+        return self.columns.wallet_rows(account, wallet, asset)
 
     def account_rows(self, account: str, asset: str) -> I64:
         """Frame rows of every open lot of `asset` in `account`, all wallets."""
-        found = [r for (a, _, s), r in self._wallets.items() if a == account and s == asset]
-        return np.sort(np.concatenate(found)) if found else EMPTY
+        return self.columns.account_rows(account, asset)
 
     def _triggers(self, idx: AssetIndex, day: int, rules: TriggerRules, *, deadline: bool) -> F64:
         long_term = idx.lt_day <= day

@@ -4,8 +4,9 @@ Detection touches a handful of lots per alert, but the book holds every open lot
 the book keeps only small numpy columns beside the frame (same row order) and reads the
 exact values from the frame for the lots an alert needs.
 
-- account, wallet, asset: dictionary codes (int32) into sorted name lists, so sorting
-  by code sorts by name;
+- account, wallet, asset: dictionary codes (uint8/16/32) into sorted name lists, so
+  sorting by code sorts by name; the rows of one (account, wallet, asset) or (account,
+  asset) are found when first asked for (fifo and pool plans), then kept;
 - acquisition day: int32 epoch day (monitor.triggers.EPOCH);
 - lot_id, quantity and cost basis (exact Decimal) stay in the polars frame only; the
   `LotRow`s of lots an alert used are kept (up to `ROW_CACHE` of them), so a lot that
@@ -18,6 +19,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +31,9 @@ from monitor.triggers import EPOCH
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+Code = npt.NDArray[np.unsignedinteger[Any]]
+CODE_TYPES = ((pl.UInt8(), 2**8), (pl.UInt16(), 2**16), (pl.UInt32(), 2**32))
+EMPTY = np.empty(0, np.int64)
 ROW_CACHE = 100_000  # LotRows kept for lots alerts used; cleared when it would grow past this
 _MS_PER_DAY = 86_400_000
 
@@ -38,14 +43,19 @@ class Codes:
     """One dictionary-encoded string column: `names[codes[i]]` is row i's value."""
 
     names: list[str]  # sorted
-    codes: I32
+    codes: Code  # the smallest unsigned type that holds len(names) - 1
 
     @classmethod
     def of(cls, column: pl.Series) -> Codes:
         names = column.unique().sort()
-        index = pl.Series("code", np.arange(len(names), dtype=np.int32))
-        codes = column.replace_strict(names, index, return_dtype=pl.Int32)
+        dtype = next(t for t, top in CODE_TYPES if len(names) <= top)
+        index = pl.Series("code", np.arange(len(names)), dtype=dtype)
+        codes = column.replace_strict(names, index, return_dtype=dtype)
         return cls(names.to_list(), codes.to_numpy())
+
+    def code_of(self, name: str) -> int | None:
+        at = bisect_left(self.names, name)
+        return at if at < len(self.names) and self.names[at] == name else None
 
     def __getitem__(self, row: int) -> str:
         return self.names[int(self.codes[row])]
@@ -62,6 +72,7 @@ class LotColumns:
     acquired_day: I32  # epoch day of acquisition (UTC)
     _rows: dict[int, LotRow] = field(default_factory=dict)
     _by_day: dict[tuple[int, int], tuple[I32, I64]] = field(default_factory=dict)
+    _by_wallet: dict[tuple[str, str, str], I64] = field(default_factory=dict)
 
     @classmethod
     def of(cls, lots: pl.DataFrame) -> LotColumns:
@@ -108,22 +119,28 @@ class LotColumns:
             picked["cost_basis_usd"].to_list(),
         )
 
-    def wallet_rows(self) -> dict[tuple[str, str, str], I64]:
-        """Rows of each (account, wallet, asset), in frame order."""
-        n = len(self.acquired_day)
-        if n == 0:
-            return {}
-        key = self.account.codes.astype(np.int64) * len(self.wallet.names)
-        key = (key + self.wallet.codes) * len(self.asset.names) + self.asset.codes
-        order = np.argsort(key, kind="stable")
-        ordered = key[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        out: dict[tuple[str, str, str], I64] = {}
-        for start, end in zip(starts, np.r_[starts[1:], n], strict=True):
-            first = int(order[start])
-            name = (self.account[first], self.wallet[first], self.asset[first])
-            out[name] = order[start:end].astype(np.int64)
-        return out
+    def wallet_rows(self, account: str, wallet: str, asset: str) -> I64:
+        """Rows of (account, wallet, asset), in frame order (found on first use, then kept)."""
+        key = (account, wallet, asset)
+        found = self._by_wallet.get(key)
+        if found is None:
+            codes = (self.account.code_of(account), self.wallet.code_of(wallet))
+            asset_code = self.asset.code_of(asset)
+            if codes[0] is None or codes[1] is None or asset_code is None:
+                return EMPTY
+            found = self._by_wallet[key] = np.flatnonzero(
+                (self.account.codes == codes[0])
+                & (self.wallet.codes == codes[1])
+                & (self.asset.codes == asset_code)
+            ).astype(np.int64)
+        return found
+
+    def account_rows(self, account: str, asset: str) -> I64:
+        """Rows of `asset` in `account`, all wallets, in frame order."""
+        key = self._key(account, asset)
+        if key is None:
+            return EMPTY
+        return np.sort(self._days_of(key)[1])
 
     def acquired_between(
         self, account: str, asset: str, first: date, last: date
@@ -147,8 +164,7 @@ class LotColumns:
         ]
 
     def _key(self, account: str, asset: str) -> tuple[int, int] | None:
-        a = _code_of(self.account.names, account)
-        s = _code_of(self.asset.names, asset)
+        a, s = self.account.code_of(account), self.asset.code_of(asset)
         return None if a is None or s is None else (a, s)
 
     def _days_of(self, key: tuple[int, int]) -> tuple[I32, I64]:
@@ -161,8 +177,3 @@ class LotColumns:
             by = np.argsort(self.acquired_day[rows], kind="stable")
             found = self._by_day[key] = (self.acquired_day[rows][by], rows[by])
         return found
-
-
-def _code_of(names: list[str], name: str) -> int | None:
-    at = bisect_left(names, name)
-    return at if at < len(names) and names[at] == name else None
