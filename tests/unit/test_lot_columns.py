@@ -64,6 +64,9 @@ def test_open_lots_reads_in_bulk_what_a_row_by_row_read_gives(
     with sqlite3.connect(path) as conn:  # text the bulk path cannot split or cast strictly
         conn.execute("UPDATE lots SET account = 'a\x1fb' WHERE lot_id = 'L3'")
         conn.execute("UPDATE lots SET open_quantity = '1E-7' WHERE lot_id = 'L2'")
+        conn.execute(
+            "UPDATE lots SET acquired_at = '2026-03-02T00:00:00+00:00' WHERE lot_id = 'L5'"
+        )
         conn.execute("UPDATE lots SET status = 'closed' WHERE lot_id = 'L4'")
         expected = by_row(conn)
     got = ledger.open_lots()
