@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, TextIO
@@ -26,8 +25,7 @@ from monitor.alerts.channels import subscription_sinks, subscriptions_ledger
 from monitor.alerts.interface import AlertSink
 from monitor.alerts.jsonl import JsonLinesSink
 from monitor.alerts.kafka import BusSink
-from monitor.alerts.recording import RecordingSink
-from monitor.alerts.schema import Alert, encode_alert
+from monitor.alerts.schema import encode_alert
 from monitor.alerts.store import AlertStore
 from monitor.detect import Detector, build_detector
 from monitor.execute.assembly import execution_ledger, execution_stage
@@ -36,16 +34,26 @@ from monitor.feeds import build_feed_configs
 from monitor.ledger.ledger import Ledger
 from monitor.prices.health import FeedWatch
 from monitor.settings import Settings
+from monitor.stages import Counters, detect_stage, emit, ingest_stage, status_stage, watch_stage
 from streams.bus.factory import make_bus
 from streams.bus.interface import Bus, Consumer, Producer
-from streams.errors import TickFormatError
 from streams.feeds.interface import Feed
 from streams.feeds.registry import make_feed
-from streams.ticks import Tick, decode_tick, encode_tick, tick_key
+from streams.ticks import Tick
 
 log = logging.getLogger(__name__)
 
-STATUS_EVERY_S = 5.0
+__all__ = [
+    "Counters",
+    "Pipeline",
+    "build_feeds",
+    "build_sinks",
+    "detect_stage",
+    "emit",
+    "ingest_stage",
+    "make_pipeline",
+    "replay",
+]
 
 
 def build_feeds(
@@ -74,147 +82,6 @@ def build_sinks(
     if bus is not None and settings.alerts.kafka and settings.kafka.bootstrap_servers:
         sinks.append(BusSink(bus.producer(), settings.kafka.alerts_topic))
     return sinks
-
-
-async def emit(sinks: Sequence[AlertSink], alerts: Sequence[Alert], recv_ns: int) -> int:
-    """Send alerts to every sink; one failing sink is counted and logged, others go on.
-
-    The ledger's recorder (first in `sinks` when there is a ledger, see build_sinks) is a
-    gate: the sinks after it get only the alerts it had not recorded before, so an alert
-    detected again from re-processed ticks goes to no one twice. If recording fails, the
-    whole batch goes on (a possible repeat beats a loss). Returns how many alerts went on.
-    """
-    if not alerts:
-        return 0
-    batch = [(alert, encode_alert(alert)) for alert in alerts]
-    for sink in sinks:
-        try:
-            if isinstance(sink, RecordingSink):
-                batch = sink.record(batch)
-                if not batch:
-                    return 0
-            else:
-                await sink.send(batch)
-        except Exception as exc:  # a sink is a plug-in: its failure must not stop detection
-            metrics.SINK_ERRORS.labels(sink.name).inc(len(batch))
-            log.error("alert sink failed: %s", exc, extra={"sink": sink.name})
-    latency = max(0.0, (time.time_ns() - recv_ns) / 1e9)
-    for _ in batch:
-        metrics.TICK_TO_ALERT.observe(latency)
-    return len(batch)
-
-
-@dataclass
-class Counters:
-    """What the status line shows."""
-
-    ticks_in: int = 0
-    ticks_detected: int = 0
-    alerts: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-
-async def ingest_stage(feed: Feed, producer: Producer, topic: str, counters: Counters) -> None:
-    """Feed -> bus: every batch of ticks published keyed by base asset."""
-    async for batch in feed.batches():
-        await producer.publish_many(topic, [(tick_key(t), encode_tick(t)) for t in batch])
-        counters.ticks_in += len(batch)
-
-
-async def detect_stage(
-    consumer: Consumer,
-    detector: Detector,
-    sinks: Sequence[AlertSink],
-    counters: Counters,
-    *,
-    max_records: int,
-) -> None:
-    """Bus -> detection -> sinks; offsets are committed after the alerts are out."""
-    while True:
-        records = await consumer.get_batch(max_records, 0.5)
-        if not records:
-            continue
-        started = time.perf_counter()
-        by_venue: dict[str, int] = {}  # counted per batch: labels() per tick costs ~1 us
-        try:
-            for record in records:
-                try:
-                    tick = decode_tick(record.value)
-                except TickFormatError as exc:
-                    metrics.TICKS_REJECTED.labels("undecodable").inc()
-                    log.warning(
-                        "undecodable tick skipped: %s",
-                        exc,
-                        extra={
-                            "topic": record.topic,
-                            "partition": record.partition,
-                            "offset": record.offset,
-                        },
-                    )
-                    continue
-                by_venue[tick.venue] = by_venue.get(tick.venue, 0) + 1
-                alerts = detector.on_tick(tick)
-                if alerts:
-                    counters.alerts += await emit(sinks, alerts, tick.recv_ns)
-        finally:
-            for venue, count in by_venue.items():
-                metrics.TICKS_PROCESSED.labels(venue).inc(count)
-        counters.ticks_detected += len(records)
-        metrics.DETECT_BATCH.observe(time.perf_counter() - started)
-        await consumer.commit()
-
-
-def status_line(
-    counters: Counters,
-    detector: Detector | None,
-    feeds: Sequence[Feed],
-    window: tuple[float, int],
-    watch: FeedWatch | None = None,
-) -> str:
-    """`ticks 1234 (246/s) | lots 342 | alerts 12 | binance subscribed ...`."""
-    now = time.monotonic()
-    then, ticks_then = window
-    # The rate of the half this process runs: detected when detecting, else ingested.
-    seen = counters.ticks_detected if detector is not None else counters.ticks_in
-    rate = (seen - ticks_then) / max(now - then, 1e-9)
-    parts = [f"ticks in {counters.ticks_in} detected {counters.ticks_detected} ({rate:,.0f}/s)"]
-    if detector is not None:
-        parts.append(f"lots {detector.book.lot_count}")
-    parts.append(f"alerts {counters.alerts}")
-    if watch is not None:  # per venue: state, age, reconnects, gaps, drops, STALE
-        return " | ".join(parts + watch.describe([f.status for f in feeds]))
-    for feed in feeds:
-        st = feed.status
-        dropped = sum(st.dropped.values())
-        age = f"{(time.time_ns() - st.last_tick_ns) / 1e9:.1f}s" if st.last_tick_ns else "-"
-        parts.append(
-            f"{st.venue} {st.state.value} age {age} reconnects {st.reconnects} dropped {dropped}"
-        )
-    return " | ".join(parts)
-
-
-async def status_stage(
-    counters: Counters,
-    detector: Detector | None,
-    feeds: Sequence[Feed],
-    out: TextIO,
-    watch: FeedWatch | None = None,
-) -> None:
-    """A one-line status on stderr every few seconds."""
-    window = (time.monotonic(), 0)
-    while True:
-        await asyncio.sleep(STATUS_EVERY_S)
-        out.write(f"[status] {status_line(counters, detector, feeds, window, watch)}\n")
-        out.flush()
-        seen = counters.ticks_detected if detector is not None else counters.ticks_in
-        window = (time.monotonic(), seen)
-
-
-async def watch_stage(watch: FeedWatch, feeds: Sequence[Feed], every_s: float = 1.0) -> None:
-    """Feed health on the wall clock: stale venues and unpriced assets, logged on change."""
-    while True:
-        watch.check(time.time_ns(), {f.status.venue: f.status.last_tick_ns for f in feeds})
-        await asyncio.sleep(every_s)
 
 
 @dataclass
