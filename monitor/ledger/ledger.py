@@ -14,6 +14,7 @@ from types import TracebackType
 
 import polars as pl
 
+from monitor.ledger import lot_reads
 from monitor.ledger import lots as lot_rows
 from monitor.ledger.alerts import LedgerAlertStore
 from monitor.ledger.database import Database, undec
@@ -79,7 +80,7 @@ class Ledger:
     def open_lots(self) -> pl.DataFrame:
         """The open lots as the book's lot frame (monitor/portfolio.py LOT_SCHEMA)."""
         with self.db.read() as conn:
-            return lot_rows.open_lots(conn)
+            return lot_reads.open_lots(conn)
 
     def disposals(self, year: int | None = None) -> list[Disposal]:
         """Realized disposals sold in `year` (all years when None), by sale day."""

@@ -13,8 +13,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from monitor.ledger import Ledger
-from monitor.ledger import lots as ledger_lots
+from monitor.ledger import Ledger, lot_reads
 from monitor.lot_columns import LotColumns
 from monitor.portfolio import LOT_SCHEMA, parse_portfolio
 from monitor.tax.windows import Acquisition, AcquisitionLog
@@ -57,7 +56,7 @@ def by_row(conn: sqlite3.Connection) -> pl.DataFrame:
 def test_open_lots_reads_in_bulk_what_a_row_by_row_read_gives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    monkeypatch.setattr(ledger_lots, "READ_CHUNK", chunk)
+    monkeypatch.setattr(lot_reads, "READ_CHUNK", chunk)
     path = tmp_path / "ledger.sqlite"
     ledger = Ledger(path).open()
     ledger.import_frame(frame(), "t.csv")
