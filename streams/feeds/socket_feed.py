@@ -318,9 +318,10 @@ class SocketFeed:
                     group.create_task(self._watch_silence(conn))
                     group.create_task(self._read(ws, conn, session))
         except* _NETWORK_ERRORS as errors:
-            if any(isinstance(e, SessionEnded) and e.stall for e in errors.exceptions):
-                self._health.stall()
             ended = "; ".join(str(e) or type(e).__name__ for e in errors.exceptions)
+            if any(isinstance(e, SessionEnded) and e.stall for e in errors.exceptions):
+                self._health.error(ended)  # with the count, so status never shows one alone
+                self._health.stall()
         finally:
             conn.ws = None
         return ended
