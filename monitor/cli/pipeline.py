@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from monitor.cli import main
-from monitor.cli.runner import DEFAULT_PORTFOLIO, fail, run_until_stopped, settings_or_exit
+from monitor.cli.runner import (
+    DEFAULT_PORTFOLIO,
+    config_option,
+    duration_option,
+    fail,
+    run_until_stopped,
+    settings_or_exit,
+)
 from monitor.errors import MonitorError
 from monitor.logs import setup_logging
 
@@ -70,19 +77,8 @@ def demo(
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(exists=True, dir_okay=False),
-    required=True,
-    help="TOML settings.",
-)
-@click.option(
-    "--duration",
-    type=float,
-    default=None,
-    help="Stop after this many seconds (default: run until stopped).",
-)
+@config_option(required=True)
+@duration_option("Stop after this many seconds (default: run until stopped).")
 def run(config: str, duration: float | None) -> None:
     """The daemon: live exchange feeds -> bus -> detection -> alerts, in one process.
 
@@ -92,28 +88,16 @@ def run(config: str, duration: float | None) -> None:
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(exists=True, dir_okay=False),
-    required=True,
-    help="TOML settings.",
-)
-@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@config_option(required=True)
+@duration_option()
 def ingest(config: str, duration: float | None) -> None:
     """Feeds -> Kafka only (the ingest role; needs [kafka] bootstrap_servers)."""
     _serve(config, duration, ingest=True, detect=False)
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(exists=True, dir_okay=False),
-    required=True,
-    help="TOML settings.",
-)
-@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@config_option(required=True)
+@duration_option()
 def detect(config: str, duration: float | None) -> None:
     """Kafka -> detection -> alerts only (the detect role; needs [kafka] bootstrap_servers)."""
     _serve(config, duration, ingest=False, detect=True)
@@ -154,13 +138,7 @@ def _serve(config: str, duration: float | None, *, ingest: bool, detect: bool) -
     required=True,
     help="Tick JSON lines, in event-time order.",
 )
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="TOML settings.",
-)
+@config_option(required=False)
 @click.option(
     "--alerts-out",
     type=click.Path(dir_okay=False),

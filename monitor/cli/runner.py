@@ -72,3 +72,20 @@ def user_errors(exc: BaseException) -> list[BaseException]:
         found = [e for sub in exc.exceptions for e in user_errors(sub)]
         return found if len(found) == len(exc.exceptions) else []
     return []
+
+
+def config_option(*, required: bool, help: str = "TOML settings.") -> Callable[[Any], Any]:
+    """`--config FILE`: an existing TOML settings file."""
+    return click.option(
+        "--config",
+        "config",
+        type=click.Path(exists=True, dir_okay=False),
+        required=required,
+        default=None,
+        help=help,
+    )
+
+
+def duration_option(help: str = "Stop after this many seconds.") -> Callable[[Any], Any]:
+    """`--duration S`: stop after S seconds (default: until Ctrl-C / SIGTERM)."""
+    return click.option("--duration", type=float, default=None, help=help)
