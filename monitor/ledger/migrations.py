@@ -204,6 +204,12 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRAT
         )
     for migration in migrations[version:]:
         conn.execute("BEGIN IMMEDIATE")
+        # Another process opening the same ledger may have applied it between our read of
+        # the version and this write lock: re-read under the lock, never apply twice.
+        if current_version(conn) >= migration.version:
+            conn.execute("COMMIT")
+            version = migration.version
+            continue
         try:
             for statement in _statements(migration.sql):
                 conn.execute(statement)

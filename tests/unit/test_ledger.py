@@ -68,6 +68,35 @@ def test_an_added_migration_upgrades_an_existing_file(tmp_path: Path) -> None:
     assert "note" in columns
 
 
+def test_a_second_opener_racing_the_first_applies_no_migration_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes opening one new ledger at once: the loser of the race sees version 0,
+    then waits for the write lock while the winner migrates; it must not apply them again."""
+    from monitor.ledger import migrations
+
+    path = tmp_path / "ledger.sqlite"
+    winner = sqlite3.connect(path, isolation_level=None)
+    loser = sqlite3.connect(path, isolation_level=None)
+    real = migrations.current_version
+    calls = {"n": 0}
+
+    def stale_then_real(conn: sqlite3.Connection) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:  # the loser's first read, before the winner ran
+            migrate(winner)
+            return 0
+        return real(conn)
+
+    monkeypatch.setattr(migrations, "current_version", stale_then_real)
+    assert migrate(loser) == len(MIGRATIONS)
+    monkeypatch.setattr(migrations, "current_version", real)
+    rows = loser.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0]
+    winner.close()
+    loser.close()
+    assert rows == len(MIGRATIONS)
+
+
 def test_a_ledger_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     Ledger(path).open().close()
