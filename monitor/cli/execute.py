@@ -35,6 +35,7 @@ def execute(config: str | None, once: bool, duration: float | None) -> None:
     the ones it has already handled. `run` and `demo` run the same executor beside
     detection; use this after a crash, or as a separate role.
     """
+    from monitor.errors import ExecutionError
     from monitor.execute.assembly import make_executor
     from monitor.ledger import Ledger
 
@@ -48,6 +49,8 @@ def execute(config: str | None, once: bool, duration: float | None) -> None:
             executor = make_executor(settings, ledger)
             assert executor is not None
             await executor.start()
+            if once and not executor.health.venue_up:
+                raise ExecutionError(executor.health.reason)
             try:
                 if once:
                     await executor.recover()

@@ -38,6 +38,7 @@ def make_executor(
     price_of: Callable[[str], Decimal | None] | None = None,
     clock: Callable[[], datetime] | None = None,
     env: Mapping[str, str] | None = None,
+    event_time: bool = False,
 ) -> Executor | None:
     """The executor for `[execution] mode`, or None in alert-only mode."""
     if settings.execution.mode == "alert":
@@ -49,6 +50,7 @@ def make_executor(
         listeners=listeners,
         price_of=price_of,
         clock=clock,
+        event_time=event_time,
     )
 
 
@@ -90,7 +92,11 @@ def execution_ledger(settings: Settings) -> Ledger | None:
 def execution_stage(
     settings: Settings, ledger: Ledger | None, detector: Detector | None, *, inline: bool = False
 ) -> tuple[Executor, ExecutionSink] | None:
-    """The executor wired to the detector (book updates, current prices) and its sink."""
+    """The executor wired to the detector (book updates, current prices) and its sink.
+
+    `inline=True` (replay): the executor runs inside each alert's delivery and judges
+    alert age in event time.
+    """
     if settings.execution.mode == "alert" or detector is None:
         return None
     if ledger is None:
@@ -102,6 +108,8 @@ def execution_stage(
         return Decimal(repr(latest.usd)) if latest is not None else None
 
     sync = BookSync(settings, detector, ledger)
-    executor = make_executor(settings, ledger, listeners=[sync.apply], price_of=price_of)
+    executor = make_executor(
+        settings, ledger, listeners=[sync.apply], price_of=price_of, event_time=inline
+    )
     assert executor is not None  # mode is paper or live here
     return executor, ExecutionSink(ledger, executor, inline=inline)

@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
 from ccxt.base import errors as ccxt_errors
@@ -62,6 +63,7 @@ class CcxtVenue:
         self._settings = settings
         self._credentials = credentials
         self._exchange: Any = None
+        self.host = ""  # the REST host, known once `start` has built the client
 
     async def start(self) -> None:
         s = self._settings
@@ -86,12 +88,18 @@ class CcxtVenue:
         if s.api_url:
             exchange.urls["api"] = _rebase(exchange.urls["api"], s.api_url.rstrip("/"))
         self._exchange = exchange
+        self.host = api_host(exchange.urls.get("api"))
         try:
             await exchange.load_markets()
         except ccxt_errors.BaseError as exc:
             await exchange.close()
             self._exchange = None
-            raise ExecutionError(f"[execution] {s.venue}: cannot load markets: {exc}") from None
+            detail = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, ccxt_errors.NetworkError):  # DNS, refused, timeout, 5xx
+                raise VenueUnavailable(f"{s.venue}: cannot reach {self.host} ({detail})") from None
+            raise ExecutionError(
+                f"[execution] {s.venue}: {self.host} refused to list its markets ({detail})"
+            ) from None
 
     async def stop(self) -> None:
         if self._exchange is not None:
@@ -213,6 +221,15 @@ def _dec(value: Any) -> Decimal:
     if value is None or value == "":
         return Decimal(0)
     return Decimal(value) if isinstance(value, str) else Decimal(repr(value))
+
+
+def api_host(urls: Any) -> str:
+    """The host of the first URL in ccxt's `urls['api']` (nested dicts), for messages."""
+    if isinstance(urls, dict):
+        return next((h for h in map(api_host, urls.values()) if h), "")
+    if isinstance(urls, str):
+        return urlsplit(urls).netloc
+    return ""
 
 
 def _rebase(urls: Any, base: str) -> Any:

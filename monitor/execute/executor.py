@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -32,11 +33,33 @@ from monitor.execute.venue import MarketRules, Reference, Venue, VenueRejected, 
 from monitor.ledger import Ledger
 from monitor.ledger.intents import ACTIVE, Intent, Leg, rebuy_symbol
 from monitor.settings import Settings
+from streams.feeds.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
 CURSOR = "executor"
 PAGE = 200
+RETRY_MAX_S = 60.0  # the longest wait between attempts to reach an unreachable venue
+
+
+@dataclass
+class ExecutorHealth:
+    """Whether the executor can trade now (for /healthz and the status line).
+
+    `venue_up` is False until the venue has answered once; while it is False, alerts are
+    still recorded and delivered, and the executor retries the venue with backoff.
+    """
+
+    venue_up: bool = False
+    reason: str = "not started"
+    attempts: int = 0  # failed attempts to reach the venue since it last answered
+
+    def venue_down(self, reason: str) -> None:
+        self.venue_up, self.reason = False, reason
+        self.attempts += 1
+
+    def venue_up_now(self) -> None:
+        self.venue_up, self.reason, self.attempts = True, "", 0
 
 
 class Executor:
@@ -52,6 +75,7 @@ class Executor:
         clock: Callable[[], datetime] | None = None,
         price_of: Callable[[str], Decimal | None] | None = None,
         listeners: Sequence[Listener] = (),
+        event_time: bool = False,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
@@ -63,14 +87,49 @@ class Executor:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._price_of = price_of  # USD price of an asset now (delayed or replacement rebuys)
         self._wake = asyncio.Event()
+        self.health = ExecutorHealth()
         self._quote_usd = settings.execution.quote_usd
+        # Replay: an alert's age is judged against the newest alert's time (the stream's
+        # own clock), never the wall clock, which would find every replayed alert stale.
+        self._event_time = event_time
+        self._event_now: datetime | None = None
 
     @property
     def listeners(self) -> list[Listener]:
         return self.recorder.listeners
 
     async def start(self) -> None:
-        await self.venue.start()
+        """Connect to the venue. An unreachable venue is not fatal: `health` says so and
+        `run` retries it with backoff, while detection and alerting go on."""
+        await self.connect()
+
+    async def connect(self) -> bool:
+        """One attempt to start the venue; True when it answers."""
+        try:
+            await self.venue.start()
+        except VenueUnavailable as exc:
+            self.health.venue_down(str(exc))
+            metrics.VENUE_UP.set(0)
+            metrics.ERRORS.labels("venue_unavailable").inc()
+            log.warning(
+                "execution venue unreachable, orders wait (attempt %d): %s",
+                self.health.attempts,
+                exc,
+                extra={
+                    "venue": self.venue.name,
+                    "error": str(exc),
+                    "attempts": self.health.attempts,
+                },
+            )
+            return False
+        if self.health.attempts:
+            log.info(
+                "execution venue reachable again",
+                extra={"venue": self.venue.name, "attempts": self.health.attempts},
+            )
+        self.health.venue_up_now()
+        metrics.VENUE_UP.set(1)
+        return True
 
     async def stop(self) -> None:
         await self.venue.stop()
@@ -80,7 +139,12 @@ class Executor:
         self._wake.set()
 
     async def run(self) -> None:
-        """Recover, then follow the alerts table until cancelled."""
+        """Reach the venue (retrying with backoff), recover, then follow the alerts table
+        until cancelled."""
+        backoff = Backoff(initial_s=1.0, max_s=RETRY_MAX_S)
+        while not self.health.venue_up:
+            await asyncio.sleep(backoff.next_delay())
+            await self.connect()
         await self.recover()
         while True:
             self._wake.clear()
@@ -265,10 +329,16 @@ class Executor:
         return parse_time(decode_alert(stored.body).tick_ts) if stored is not None else None
 
     def _stale(self, alert: Alert) -> str:
+        """Why the alert is too old to trade ('' when it is not): its age against the
+        wall clock, or in event time (replay) against the newest alert seen so far."""
         limit = self.settings.execution.max_alert_age_s
         if not limit:
             return ""
-        age = (self._clock() - parse_time(alert.emitted_at)).total_seconds()
+        emitted = parse_time(alert.emitted_at)
+        now = self._clock()
+        if self._event_time:
+            now = self._event_now = max(emitted, self._event_now or emitted)
+        age = (now - emitted).total_seconds()
         return f"alert is {age:.0f}s old (max_alert_age_s {limit:g})" if age > limit else ""
 
     def _open(self, alert: Alert) -> dict[str, Decimal]:

@@ -24,3 +24,8 @@ ERRORS = Counter(
     ["kind"],
 )
 KILL_SWITCH = Gauge("hm_execution_kill_switch", "1 while the kill switch stops every order.")
+VENUE_UP = Gauge(
+    "hm_execution_venue_up",
+    "1 while the execution venue answers; 0 while it is unreachable and the executor retries "
+    "it (alerts still go out).",
+)

@@ -20,6 +20,7 @@ import itertools
 import logging
 import random
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
@@ -220,12 +221,19 @@ class SocketFeed:
         self._health.flush()
         self._health.state(FeedState.BACKOFF)
         self._health.error(reason)
+        host = urlsplit(self._protocol.endpoint).netloc  # a DNS error alone names no host
         log.warning(
-            "%s connection ended (%s); reconnecting in %.3fs",
+            "%s connection to %s ended (%s); reconnecting in %.3fs",
             self.config.venue,
+            host,
             reason,
             delay,
-            extra={"venue": self.config.venue, "reason": reason, "delay_s": round(delay, 3)},
+            extra={
+                "venue": self.config.venue,
+                "host": host,
+                "reason": reason,
+                "delay_s": round(delay, 3),
+            },
         )
         await asyncio.sleep(delay)
 

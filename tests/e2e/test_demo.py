@@ -70,3 +70,46 @@ def test_demo_prints_alerts_and_status_and_serves_metrics(tmp_path: Path) -> Non
     assert json.loads(health)["ticks_in"] >= 0
     assert "hm_detect_ticks_total{" in metrics
     assert "hm_alerts_emitted_total" in metrics
+
+
+@pytest.mark.timeout(120)
+def test_an_unreachable_execution_venue_leaves_alerting_on(tmp_path: Path) -> None:
+    """Live execution whose venue does not answer: alerts still flow, the executor says
+    it is down (metric and a log line naming the host) and retries; the exit is clean."""
+    dead = free_port()  # nothing listens here
+    port = free_port()
+    config = tmp_path / "live.toml"
+    config.write_text(
+        f'[execution]\nmode = "live"\ndry_run = true\napi_url = "http://127.0.0.1:{dead}"\n'
+        f'kill_switch_file = "{tmp_path / "KILL"}"\n'
+    )
+    out, err = tmp_path / "out.jsonl", tmp_path / "err.txt"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [*DEMO, "--metrics-port", str(port), "--config", str(config)],
+            cwd=REPO,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        try:
+            metrics = ""
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.5)
+                try:
+                    metrics = fetch(f"http://127.0.0.1:{port}/metrics")
+                except OSError:
+                    continue
+                if "hm_execution_venue_up 0.0" in metrics:
+                    break
+            code = proc.wait(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    stderr_text = err.read_text()
+    assert code == 0, stderr_text[-3000:]
+    assert "hm_execution_venue_up 0.0" in metrics
+    assert [line for line in out.read_bytes().splitlines() if line.strip()], stderr_text[-3000:]
+    unreachable = [line for line in stderr_text.splitlines() if "venue unreachable" in line]
+    assert len(unreachable) >= 2  # the first attempt and at least one retry
+    assert f"cannot reach 127.0.0.1:{dead}" in unreachable[0]

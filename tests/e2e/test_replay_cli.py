@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,41 @@ def test_replay_with_bad_portfolio_exits_with_the_row_error(tmp_path: Path, tick
     done = cli("replay", "--portfolio", str(bad), "--ticks", str(ticks))
     assert done.returncode == 2
     assert f"{bad}:2: quantity: 'one' is not a decimal number" in done.stderr
+
+
+def test_paper_replay_judges_alert_age_in_event_time(tmp_path: Path) -> None:
+    """Default [execution] guardrails (max_alert_age_s 120): a 2025 replay is traded.
+
+    Against the wall clock every replayed alert was months old and nothing was sold.
+    """
+    portfolio = tmp_path / "p.csv"
+    portfolio.write_text(
+        "lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at\n"
+        "B0,a,w,BTC,0.05,5000,2024-06-01\n"
+    )
+    ticks = tmp_path / "t.jsonl"
+    t0 = 1_735_776_000_000  # 2025-01-02T00:00:00Z
+    ticks.write_text(
+        "".join(
+            json.dumps({"venue": "binance", "symbol": "BTC/USDT", "price": p, "ts": t0 + i}) + "\n"
+            for i, p in enumerate([99000, 98000, 90000, 80000])
+        )
+    )
+    config = tmp_path / "paper.toml"
+    config.write_text(f'[execution]\nmode = "paper"\nkill_switch_file = "{tmp_path / "KILL"}"\n')
+    ledger = tmp_path / "ledger.sqlite"
+    done = cli(
+        "replay", "--portfolio", str(portfolio), "--ticks", str(ticks),
+        "--config", str(config), "--ledger", str(ledger),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "old (max_alert_age_s" not in done.stderr
+    from monitor.ledger import Ledger
+
+    book = Ledger(ledger).open()
+    try:
+        # 0.05 BTC bought for 5000 (100000 a unit), sold on the first alert's tick.
+        sold = [(d.lot_id, d.cost_basis_usd, d.sold_on) for d in book.disposals()]
+        assert sold[0] == ("B0", 5000, date(2025, 1, 2))
+    finally:
+        book.close()

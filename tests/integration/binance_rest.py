@@ -87,6 +87,7 @@ class FakeBinance:
     fail_next_posts: int = 0  # answer this many new orders 503, placing nothing
     _hold: asyncio.Event | None = None
     url: str = ""
+    port: int = 0  # 0: any free port
     _runner: web.AppRunner | None = None
 
     def hold(self) -> None:
@@ -107,7 +108,7 @@ class FakeBinance:
         app.router.add_get("/api/v3/account", self._account)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"

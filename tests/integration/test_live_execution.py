@@ -228,3 +228,40 @@ async def test_dry_run_logs_the_exact_order_and_sends_nothing(
     [intent] = ledger.intents.in_states(("cancelled",))
     assert intent.reason.startswith("dry run: market sell 1.5 BTC/USDT")
     assert ledger.open_lots().height == 2
+
+
+async def test_an_unreachable_venue_is_retried_until_it_answers(tmp_path: Path) -> None:
+    """At start the venue is down: the executor reports itself unhealthy (and does not
+    stop), then trades once the venue comes up."""
+    import socket
+
+    from monitor.execute import metrics
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    ledger = prepared_ledger(tmp_path)
+    settings = load_settings(None, env=env_for(tmp_path, url))
+    executor = make_executor(settings, ledger, env=env_for(tmp_path, url))
+    assert executor is not None
+    await executor.start()
+    assert not executor.health.venue_up
+    assert f"cannot reach 127.0.0.1:{port}" in executor.health.reason
+    assert metrics.VENUE_UP._value.get() == 0
+    task = asyncio.create_task(executor.run())
+    venue = FakeBinance(KEY, SECRET, port=port)
+    try:
+        await asyncio.sleep(0.5)
+        assert not task.done()  # retrying, not failed
+        await venue.start()
+        await wait_until(lambda: len(venue.orders) == 2)
+        assert executor.health.venue_up and metrics.VENUE_UP._value.get() == 1
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await executor.stop()
+        await venue.stop()
+    assert_one_harvest(venue, ledger)
+    ledger.close()

@@ -65,3 +65,33 @@ def test_spot_markets_spell_ids_the_exchange_way() -> None:
         "ETH/USDT",
         True,
     )
+
+
+async def test_a_venue_that_cannot_be_reached_is_named_by_host(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failed connect names the host it tried (a DNS error alone names none)."""
+    import asyncio
+    import logging
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens
+    config = FeedConfig(
+        "binance", ("BTC/USDT",), url=f"ws://127.0.0.1:{port}/ws", backoff_initial_s=0.05
+    )
+    feed = make_feed(config)
+    with caplog.at_level(logging.WARNING, logger="streams.feeds.socket_feed"):
+        await feed.start()
+        try:
+            async with asyncio.timeout(10):
+                while not any(  # noqa: ASYNC110
+                    r.getMessage().startswith("binance connection") for r in caplog.records
+                ):
+                    await asyncio.sleep(0.02)
+        finally:
+            await feed.stop()
+    record = next(r for r in caplog.records if r.getMessage().startswith("binance connection"))
+    assert f"connection to 127.0.0.1:{port} ended" in record.getMessage()
+    assert record.__dict__["host"] == f"127.0.0.1:{port}"
