@@ -22,6 +22,7 @@ import polars as pl
 
 from monitor import metrics
 from monitor.alerts.channels import subscription_sinks, subscriptions_ledger
+from monitor.alerts.console import ConsoleSink
 from monitor.alerts.interface import AlertSink
 from monitor.alerts.jsonl import JsonLinesSink
 from monitor.alerts.kafka import BusSink
@@ -34,7 +35,16 @@ from monitor.feeds import build_feed_configs
 from monitor.ledger.ledger import Ledger
 from monitor.prices.health import FeedWatch
 from monitor.settings import Settings
-from monitor.stages import Counters, detect_stage, emit, ingest_stage, status_stage, watch_stage
+from monitor.stages import (
+    Counters,
+    detect_stage,
+    emit,
+    ingest_stage,
+    status_stage,
+    troubles,
+    watch_stage,
+)
+from monitor.terminal import PLAIN, Palette, palette_for
 from streams.bus.factory import make_bus
 from streams.bus.interface import Bus, Consumer, Producer
 from streams.feeds.interface import Feed
@@ -69,14 +79,16 @@ def build_sinks(
     *,
     stdout: IO[bytes] | None = None,
     alert_store: AlertStore | None = None,
+    console: Palette | None = None,
 ) -> list[AlertSink]:
     """Alert sinks: with a ledger (`alert_store`) the alert is recorded first (and only
     alerts new to the ledger go further, see `emit`), then go the `[[webhooks]]` and the
     websocket subscribers (monitor/alerts/channels.py); then `[alerts]`: stdout, a file,
-    the bus topic (when Kafka is set)."""
+    the bus topic (when Kafka is set). With `console` (a person at a terminal), stdout
+    gets readable lines in that palette instead of JSON."""
     sinks: list[AlertSink] = subscription_sinks(settings, alert_store)
     if settings.alerts.stdout:
-        sinks.append(JsonLinesSink(stream=stdout))
+        sinks.append(ConsoleSink(palette=console) if console else JsonLinesSink(stream=stdout))
     if settings.alerts.file:
         sinks.append(JsonLinesSink(settings.alerts.file))
     if bus is not None and settings.alerts.kafka and settings.kafka.bootstrap_servers:
@@ -98,6 +110,7 @@ class Pipeline:
     watch: FeedWatch | None = None  # stale venues, assets without a fresh price
     ledger: Ledger | None = None  # opened for the run: alerts recorded, dead letters kept
     executor: Executor | None = None  # [execution] paper | live: its own task beside detection
+    console: Palette | None = None  # a person at a terminal: readable alerts, coloured status
 
     def health(self) -> dict[str, Any]:
         """/healthz: ok while every feed is subscribed (or there are none); `degraded`
@@ -116,6 +129,11 @@ class Pipeline:
             out["degraded"] = bool(self.watch.stale or self.watch.excluded)
             out["prices"] = self.watch.snapshot([f.status for f in self.feeds])
         return out
+
+    def problems(self) -> list[str]:
+        """What is wrong now, in words (the status line's `attention:` part)."""
+        halted = self.executor.desk.guard.kill_switch() if self.executor is not None else ""
+        return troubles(self.watch, kill_switch=halted)
 
     async def run(self, until: Callable[[], Awaitable[None]]) -> None:
         """Run the stages until `until()` returns, then stop everything in order."""
@@ -192,6 +210,8 @@ class Pipeline:
                                 self.feeds,
                                 self.status_out,
                                 self.watch,
+                                self.problems,
+                                palette_for(self.status_out) if self.console else PLAIN,
                             )
                         )
                     )
@@ -218,11 +238,12 @@ def make_pipeline(
     status_out: TextIO | None = sys.stderr,
     stdout: IO[bytes] | None = None,
     ledger: Ledger | None = None,
+    console: Palette | None = None,
 ) -> Pipeline:
     """Build (without starting) the pipeline for `run`, `ingest`, `detect` or `demo`.
 
     `feed_urls` (venue -> URL) points feeds elsewhere than `[[feeds]] url` (the demo's
-    simulated venues).
+    simulated venues); `console` prints alerts as readable lines (see `build_sinks`).
     """
     bus = make_bus(settings.kafka.bus_config())
     assets = lots["asset"].unique().to_list()
@@ -233,7 +254,11 @@ def make_pipeline(
     else:
         ledger = None
     store = ledger.alerts if ledger is not None else None
-    sinks = build_sinks(settings, bus, stdout=stdout, alert_store=store) if detect else []
+    sinks = (
+        build_sinks(settings, bus, stdout=stdout, alert_store=store, console=console)
+        if detect
+        else []
+    )
     execution = execution_stage(settings, ledger, detector)
     if execution is not None:
         sinks.append(execution[1])  # last: the alert is out everywhere before an order
@@ -253,6 +278,7 @@ def make_pipeline(
         watch=watch,
         ledger=ledger,
         executor=execution[0] if execution is not None else None,
+        console=console,
     )
 
 

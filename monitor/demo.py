@@ -16,6 +16,7 @@ from monitor.errors import ConfigError
 from monitor.feeds import build_feed_configs
 from monitor.portfolio import load_portfolio
 from monitor.settings import Settings
+from monitor.terminal import Palette
 from streams.simulator.venues import VENUES, SimulatedVenues
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,11 @@ log = logging.getLogger(__name__)
 NOISE_BP = 2.0  # each venue's own noise around the shared market, basis points
 
 
-async def run_demo(settings: Settings, until: Callable[[], Awaitable[None]]) -> None:
-    """Start the simulated venues and the pipeline, run until `until()`, stop cleanly."""
+async def run_demo(
+    settings: Settings, until: Callable[[], Awaitable[None]], console: Palette | None = None
+) -> None:
+    """Start the simulated venues and the pipeline, run until `until()`, stop cleanly;
+    `console`: alerts as readable lines (a terminal) instead of JSON."""
     from monitor.app import make_pipeline
     from monitor.ledger.startup import demo_ledger_path, open_ledger_lots
 
@@ -64,7 +68,9 @@ async def run_demo(settings: Settings, until: Callable[[], Awaitable[None]]) -> 
         path, scratch = demo_ledger_path(settings)
         try:
             ledger, lots = open_ledger_lots(settings, settings.portfolio.path, path=path)
-            pipeline = make_pipeline(settings, lots, feed_urls=venues.urls, ledger=ledger)
+            pipeline = make_pipeline(
+                settings, lots, feed_urls=venues.urls, ledger=ledger, console=console
+            )
             await pipeline.run(until)
         finally:
             if scratch is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -16,12 +16,11 @@ from monitor.alerts.recording import RecordingSink
 from monitor.alerts.schema import Alert, encode_alert
 from monitor.detect import Detector
 from monitor.prices.health import FeedWatch
+from monitor.terminal import PLAIN, Palette
 from streams.bus.interface import Consumer, Producer
 from streams.errors import TickFormatError
 from streams.feeds.interface import Feed
 from streams.ticks import decode_tick, encode_tick, tick_key
-
-log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +115,36 @@ async def detect_stage(
         await consumer.commit()
 
 
+def troubles(
+    watch: FeedWatch | None, *, kill_switch: str = "", held: Sequence[str] = ()
+) -> list[str]:
+    """What is wrong right now, in words a person acts on (empty when all is well):
+    stale venues, assets without a fresh price, held groups, the kill switch."""
+    out: list[str] = []
+    if watch is not None:
+        for venue in watch.stale:
+            age = watch.venues[venue].age_s
+            out.append(f"{venue} stale (no tick for {age:.0f} s)")
+        if watch.excluded:
+            names = ", ".join(watch.excluded[:5]) + (", ..." if len(watch.excluded) > 5 else "")
+            count = len(watch.excluded)
+            out.append(f"no fresh price for {count} asset{'s' if count > 1 else ''} ({names})")
+    out.extend(f"held: {group}" for group in held)
+    if kill_switch:
+        out.append(f"{kill_switch}: no orders are sent")
+    return out
+
+
 def status_line(
     counters: Counters,
     detector: Detector | None,
     feeds: Sequence[Feed],
     window: tuple[float, int],
     watch: FeedWatch | None = None,
+    problems: Sequence[str] = (),
 ) -> str:
-    """`ticks 1234 (246/s) | lots 342 | alerts 12 | binance subscribed ...`."""
+    """`ticks 1234 (246/s) | lots 342 | alerts 12 | binance subscribed ... | ok`; the last
+    part is `ok`, or `attention: ...` naming what is wrong (`troubles`)."""
     now = time.monotonic()
     then, ticks_then = window
     # The rate of the half this process runs: detected when detecting, else ingested.
@@ -134,14 +155,17 @@ def status_line(
         parts.append(f"lots {detector.book.lot_count}")
     parts.append(f"alerts {counters.alerts}")
     if watch is not None:  # per venue: state, age, reconnects, gaps, drops, STALE
-        return " | ".join(parts + watch.describe([f.status for f in feeds]))
-    for feed in feeds:
-        st = feed.status
-        dropped = sum(st.dropped.values())
-        age = f"{(time.time_ns() - st.last_tick_ns) / 1e9:.1f}s" if st.last_tick_ns else "-"
-        parts.append(
-            f"{st.venue} {st.state.value} age {age} reconnects {st.reconnects} dropped {dropped}"
-        )
+        parts.extend(watch.describe([f.status for f in feeds]))
+    else:
+        for feed in feeds:
+            st = feed.status
+            dropped = sum(st.dropped.values())
+            age = f"{(time.time_ns() - st.last_tick_ns) / 1e9:.1f}s" if st.last_tick_ns else "-"
+            parts.append(
+                f"{st.venue} {st.state.value} age {age} reconnects {st.reconnects} "
+                f"dropped {dropped}"
+            )
+    parts.append(f"attention: {'; '.join(problems)}" if problems else "ok")
     return " | ".join(parts)
 
 
@@ -151,12 +175,20 @@ async def status_stage(
     feeds: Sequence[Feed],
     out: TextIO,
     watch: FeedWatch | None = None,
+    problems: Callable[[], list[str]] | None = None,
+    palette: Palette = PLAIN,
 ) -> None:
-    """A one-line status on stderr every few seconds."""
+    """A one-line status on stderr every few seconds; what is wrong in words at its end
+    (in colour with a palette that is on)."""
     window = (time.monotonic(), 0)
     while True:
         await asyncio.sleep(STATUS_EVERY_S)
-        out.write(f"[status] {status_line(counters, detector, feeds, window, watch)}\n")
+        wrong = problems() if problems is not None else []
+        line = status_line(counters, detector, feeds, window, watch, wrong)
+        if palette.on:
+            head, sep, tail = line.rpartition(" | ")
+            line = head + sep + palette.paint(tail, "bold", "red" if wrong else "green")
+        out.write(f"{palette.paint('[status]', 'dim')} {line}\n")
         out.flush()
         seen = counters.ticks_detected if detector is not None else counters.ticks_in
         window = (time.monotonic(), seen)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from monitor.cli import main
+from monitor.cli.output import json_option, start_output
 from monitor.cli.runner import (
     DEFAULT_PORTFOLIO,
     config_option,
@@ -17,7 +18,6 @@ from monitor.cli.runner import (
     settings_or_exit,
 )
 from monitor.errors import MonitorError
-from monitor.logs import setup_logging
 
 
 @main.command()
@@ -50,21 +50,26 @@ from monitor.logs import setup_logging
     "--metrics-port",
     type=int,
     default=None,
-    help="Port for /metrics and /healthz (default 9464; 0 = off).",
+    help="Port for /metrics, /healthz and /status (default 9464; 0 = off).",
 )
+@json_option()
 def demo(
     duration: float | None,
     seed: int | None,
     config: str | None,
     portfolio: str | None,
     metrics_port: int | None,
+    as_json: bool,
 ) -> None:
-    """Offline demo: simulated exchange -> Binance feed -> bus -> detection -> alerts.
+    """Offline demo: simulated Binance, Coinbase and Kraken -> feeds -> bus -> consensus
+    prices -> detection -> alerts.
 
-    Starts a simulated Binance-protocol exchange on loopback, subscribes to every
-    asset of the portfolio, and prints alerts as JSON lines on stdout and a status
-    line every few seconds on stderr. Uses Kafka if [kafka] bootstrap_servers is
-    set, else the in-process bus. Nothing leaves this machine.
+    Starts the three simulated exchanges on loopback, each speaking its venue's own
+    protocol, one feed per [[feeds]] entry subscribed to every asset of the portfolio.
+    On a terminal, prints one readable line per alert and a status line every few
+    seconds; piped, or with --json, alerts are hm.alert/1 JSON lines on stdout and logs
+    JSON on stderr. Uses Kafka if [kafka] bootstrap_servers is set, else the in-process
+    bus. Nothing leaves this machine; `harvest-monitor status` asks it what it is doing.
     """
     from monitor.demo import run_demo
 
@@ -72,44 +77,53 @@ def demo(
         config,
         **{"simulator.seed": seed, "metrics.port": metrics_port, "portfolio.path": portfolio},
     )
-    setup_logging(settings.log.level, settings.log.format)
-    run_until_stopped(lambda until: run_demo(settings, until), duration)
+    console = start_output(settings, as_json)
+    run_until_stopped(lambda until: run_demo(settings, until, console), duration)
 
 
 @main.command()
 @config_option(required=True)
 @duration_option("Stop after this many seconds (default: run until stopped).")
-def run(config: str, duration: float | None) -> None:
-    """The daemon: live exchange feeds -> bus -> detection -> alerts, in one process.
+@json_option()
+def run(config: str, duration: float | None, as_json: bool) -> None:
+    """The daemon: live exchange feeds -> bus -> consensus prices -> detection -> alerts,
+    in one process.
 
-    Public Binance market data by default; Kafka when [kafka] bootstrap_servers is set.
+    One feed per [[feeds]] entry (by default the public market data of Binance,
+    Coinbase and Kraken), the in-process bus unless [kafka] bootstrap_servers is set,
+    the ledger's open lots as the book. Readable alert lines on a terminal, JSON lines
+    otherwise (or with --json). `harvest-monitor status` asks it what it is doing.
     """
-    _serve(config, duration, ingest=True, detect=True)
+    _serve(config, duration, as_json, ingest=True, detect=True)
 
 
 @main.command()
 @config_option(required=True)
 @duration_option()
-def ingest(config: str, duration: float | None) -> None:
+@json_option()
+def ingest(config: str, duration: float | None, as_json: bool) -> None:
     """Feeds -> Kafka only (the ingest role; needs [kafka] bootstrap_servers)."""
-    _serve(config, duration, ingest=True, detect=False)
+    _serve(config, duration, as_json, ingest=True, detect=False)
 
 
 @main.command()
 @config_option(required=True)
 @duration_option()
-def detect(config: str, duration: float | None) -> None:
+@json_option()
+def detect(config: str, duration: float | None, as_json: bool) -> None:
     """Kafka -> detection -> alerts only (the detect role; needs [kafka] bootstrap_servers)."""
-    _serve(config, duration, ingest=False, detect=True)
+    _serve(config, duration, as_json, ingest=False, detect=True)
 
 
-def _serve(config: str, duration: float | None, *, ingest: bool, detect: bool) -> None:
+def _serve(
+    config: str, duration: float | None, as_json: bool, *, ingest: bool, detect: bool
+) -> None:
     from monitor.app import make_pipeline
     from monitor.ledger.startup import open_ledger_lots
     from monitor.portfolio import load_portfolio
 
     settings = settings_or_exit(config)
-    setup_logging(settings.log.level, settings.log.format)
+    console = start_output(settings, as_json)
     if not (ingest and detect) and not settings.kafka.bootstrap_servers:
         fail("the ingest and detect roles talk over Kafka: set [kafka] bootstrap_servers")
     ledger = None
@@ -121,7 +135,9 @@ def _serve(config: str, duration: float | None, *, ingest: bool, detect: bool) -
     except MonitorError as exc:
         fail(str(exc))
         return
-    pipeline = make_pipeline(settings, lots, ingest=ingest, detect=detect, ledger=ledger)
+    pipeline = make_pipeline(
+        settings, lots, ingest=ingest, detect=detect, ledger=ledger, console=console
+    )
     run_until_stopped(pipeline.run, duration)
 
 
@@ -153,19 +169,24 @@ def _serve(config: str, duration: float | None, *, ingest: bool, detect: bool) -
     help='Import the portfolio into this ledger and, with [execution] mode = "paper", '
     "execute each alert there before the next tick.",
 )
+@json_option()
 def replay(
     portfolio: str,
     ticks: str,
     config: str | None,
     alerts_out: str | None,
     ledger_path: str | None,
+    as_json: bool,
 ) -> None:
     """Event-time replay of a tick file: the same inputs give byte-identical alerts.
 
     Reads no wall clock: cooldowns, holding periods and each alert's emitted_at
     come from the ticks' own timestamps. Bad tick lines are reported with their
-    line number on stderr and skipped.
+    line number on stderr and skipped. Alerts go to --alerts-out as JSON lines, else
+    to stdout: readable lines on a terminal, JSON lines piped or with --json.
     """
+    from monitor.alerts.console import ConsoleSink
+    from monitor.alerts.interface import AlertSink
     from monitor.alerts.jsonl import JsonLinesSink
     from monitor.app import replay as run_replay
     from monitor.ledger.startup import open_ledger_lots
@@ -173,8 +194,8 @@ def replay(
     from streams.feeds.replay import ReplayStats, read_ticks
 
     settings = settings_or_exit(config)
-    setup_logging(
-        settings.log.level, "text" if settings.log.format == "auto" else settings.log.format
+    console = start_output(
+        settings, as_json, "text" if settings.log.format == "auto" else settings.log.format
     )
     ledger = None
     try:
@@ -187,7 +208,11 @@ def replay(
         return
     if alerts_out:
         Path(alerts_out).unlink(missing_ok=True)  # a replay's output is the whole file
-    sink = JsonLinesSink(alerts_out) if alerts_out else JsonLinesSink()
+    sink: AlertSink
+    if alerts_out:
+        sink = JsonLinesSink(alerts_out)
+    else:
+        sink = ConsoleSink(palette=console) if console else JsonLinesSink()
     stats = ReplayStats()
     try:
         detector = asyncio.run(
