@@ -140,10 +140,80 @@ def import_(config: str | None, file: str) -> None:
     except MonitorError as exc:
         fail(str(exc))
         return
+    batch = f" (import batch {result.batch})" if result.batch is not None else ""
+    removed = f", {result.removed} removed earlier (not added again)" if result.removed else ""
     click.echo(
-        f"{file}: {result.added} lots added, {result.unchanged} already in {settings.ledger.path}",
+        f"{file}: {result.added} lots added{batch}, {result.unchanged} already in "
+        f"{settings.ledger.path}{removed}",
         err=True,
     )
+
+
+@lots.command(name="remove")
+@CONFIG
+@click.argument("lot_ids", nargs=-1)
+@click.option(
+    "--batch",
+    type=int,
+    default=None,
+    help="Remove every lot this import batch added (see `lots batches`).",
+)
+@click.option(
+    "--reason",
+    default="imported by mistake",
+    show_default=True,
+    help="Why, kept with the removal in the ledger.",
+)
+def remove(config: str | None, lot_ids: tuple[str, ...], batch: int | None, reason: str) -> None:
+    """Remove lots imported by mistake, by LOT_ID or by import --batch.
+
+    A removed lot leaves the book (a running monitor drops it at its next start, and
+    never trades it meanwhile); the ledger keeps the lot and a removal record (what was
+    open, the reason, the time). Only imported lots with no sale recorded can be
+    removed; one that cannot stops the whole removal, naming it.
+    """
+    from monitor.errors import MonitorError
+    from monitor.ledger import Ledger
+
+    if not lot_ids and batch is None:
+        fail(
+            "name the lots to remove: LOT_ID ... or --batch N (see `harvest-monitor lots batches`)"
+        )
+    settings = settings_or_exit(config)
+    try:
+        ledger = Ledger(settings.ledger.path).open()
+        try:
+            count = ledger.remove_lots(lot_ids, batch=batch, reason=reason)
+        finally:
+            ledger.close()
+    except MonitorError as exc:
+        fail(str(exc))
+        return
+    click.echo(f"{count} lot(s) removed from {settings.ledger.path} ({reason})", err=True)
+
+
+@lots.command(name="batches")
+@CONFIG
+def batches(config: str | None) -> None:
+    """Each `lots import` that added lots: its batch number, file, time and what is left."""
+    from monitor.errors import MonitorError
+    from monitor.ledger import Ledger
+
+    settings = settings_or_exit(config)
+    try:
+        ledger = Ledger(settings.ledger.path).open()
+        try:
+            found = ledger.import_batches()
+        finally:
+            ledger.close()
+    except MonitorError as exc:
+        fail(str(exc))
+        return
+    rows = [
+        (str(b.batch), b.imported_at, str(b.lots), str(b.open), str(b.removed), b.file)
+        for b in found
+    ]
+    _print(rows, "table", ("batch", "imported_at", "lots", "open", "removed", "file"))
 
 
 def _parse_prices(items: tuple[str, ...]) -> dict[str, Decimal]:
@@ -168,12 +238,12 @@ def _cents(amount: Decimal) -> str:
     return str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
-def _print(rows: Sequence[Sequence[str]], fmt: str) -> None:
+def _print(rows: Sequence[Sequence[str]], fmt: str, columns: Sequence[str] = COLUMNS) -> None:
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(COLUMNS)
+        writer.writerow(columns)
         writer.writerows(rows)
         return
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(COLUMNS)]
-    for line in (COLUMNS, *rows):
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    for line in (columns, *rows):
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())

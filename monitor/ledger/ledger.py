@@ -9,12 +9,13 @@ summary and the Form 8949 report.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 import polars as pl
 
-from monitor.ledger import lot_reads
+from monitor.ledger import lot_reads, removals
 from monitor.ledger import lots as lot_rows
 from monitor.ledger.alerts import LedgerAlertStore
 from monitor.ledger.database import Database, undec
@@ -72,6 +73,22 @@ class Ledger:
         """Import a lot frame already loaded (LOT_SCHEMA); `source` names it in errors."""
         with self.db.transaction() as conn:
             return lot_rows.import_frame(conn, lots, f"import:{source}", source)
+
+    def remove_lots(
+        self, lot_ids: Sequence[str] = (), *, batch: int | None = None, reason: str
+    ) -> int:
+        """Remove imported lots (by id, or every lot left of import `batch`) with a record
+        in `lot_removals`; all or nothing (see monitor/ledger/removals.py)."""
+        with self.db.transaction() as conn:
+            ids = list(lot_ids)
+            if batch is not None:
+                ids += removals.lots_of_batch(conn, batch)
+            return removals.remove_lots(conn, ids, reason)
+
+    def import_batches(self) -> list[removals.ImportBatch]:
+        """Every `lots import` that added lots, with what is left of each."""
+        with self.db.read() as conn:
+            return removals.batches(conn)
 
     def has_lots(self) -> bool:
         with self.db.read() as conn:

@@ -33,10 +33,12 @@ COMPARED = ("account", "wallet", "asset", "quantity", "cost_basis_usd", "acquire
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
-    """What `lots import` did: lots added, lots already there unchanged."""
+    """What `lots import` did: lots added (as import batch `batch`), lots already there."""
 
     added: int
     unchanged: int
+    batch: int | None = None  # None when nothing was added
+    removed: int = 0  # lots of the file removed earlier (`lots remove`): not added again
 
 
 def parse_time(text: str) -> datetime:
@@ -72,14 +74,20 @@ def import_frame(
 ) -> ImportResult:
     """Import a lot frame (LOT_SCHEMA); see `import_file`."""
     known: dict[str, tuple[object, ...]] = {}
+    removed: set[str] = set()
     ids = lots["lot_id"].to_list()
     for chunk in range(0, len(ids), 500):
         part = ids[chunk : chunk + 500]
         marks = ",".join("?" * len(part))
         for row in conn.execute(
-            f"SELECT lot_id, {', '.join(COMPARED)} FROM lots WHERE lot_id IN ({marks})", part
+            f"SELECT lot_id, {', '.join(COMPARED)}, "
+            "EXISTS (SELECT 1 FROM lot_removals r WHERE r.lot_id = lots.lot_id) "
+            f"FROM lots WHERE lot_id IN ({marks})",
+            part,
         ):
-            known[row[0]] = row[1:]
+            known[row[0]] = row[1:-1]
+            if row[-1]:
+                removed.add(row[0])
     errors: list[str] = []
     new_rows: list[tuple[object, ...]] = []
     now = utc_now()
@@ -100,8 +108,13 @@ def import_frame(
         if diffs:
             line = (lines or {}).get(lot["lot_id"])
             at = f"{where}:{line}" if line else where
+            was = (
+                "was removed from the ledger (lots remove); it had"
+                if lot["lot_id"] in removed
+                else "is already in the ledger with"
+            )
             errors.append(
-                f"{at}: lot_id: {lot['lot_id']!r} is already in the ledger with "
+                f"{at}: lot_id: {lot['lot_id']!r} {was} "
                 f"{'; '.join(diffs)}: a lot is imported once; give a changed lot a new lot_id"
             )
     if errors:
@@ -110,18 +123,30 @@ def import_frame(
         raise PortfolioError(
             "\n".join([f"{where}: {len(errors)} conflicting lot(s)", *shown, *more])
         )
+    skipped = len(removed)  # removed lots stay removed: importing the file again skips them
+    if not new_rows:
+        return ImportResult(added=0, unchanged=lots.height - skipped, removed=skipped)
+    batch = conn.execute(
+        "INSERT INTO import_batches (source, file, lots, imported_at) VALUES (?, ?, ?, ?)",
+        (source, where, len(new_rows), now),
+    ).lastrowid
     conn.executemany(
         "INSERT INTO lots (lot_id, account, wallet, asset, quantity, cost_basis_usd, acquired_at, "
-        "open_quantity, open_cost_basis_usd, status, source, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-        [(*r, r[4], r[5], source, now) for r in new_rows],
+        "open_quantity, open_cost_basis_usd, status, source, created_at, batch) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+        [(*r, r[4], r[5], source, now, batch) for r in new_rows],
     )
     conn.executemany(
         "INSERT INTO lot_events (lot_id, kind, quantity, cost_basis_usd, at, recorded_at) "
         "VALUES (?, 'opened', ?, ?, ?, ?)",
         [(r[0], r[4], r[5], r[6], now) for r in new_rows],
     )
-    return ImportResult(added=len(new_rows), unchanged=lots.height - len(new_rows))
+    return ImportResult(
+        added=len(new_rows),
+        unchanged=lots.height - len(new_rows) - skipped,
+        batch=batch,
+        removed=skipped,
+    )
 
 
 def _differences(stored: Sequence[object], given: Sequence[object]) -> list[str]:

@@ -157,6 +157,38 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "import batches; lot removals (lots imported by mistake, taken out with a record)",
+        """
+        CREATE TABLE import_batches (
+            batch INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL,               -- the lots' source, import:<file name>
+            file TEXT NOT NULL,                 -- the file as it was given
+            lots INTEGER NOT NULL,              -- lots added by this import
+            imported_at TEXT NOT NULL
+        );
+        ALTER TABLE lots ADD COLUMN batch INTEGER REFERENCES import_batches (batch);
+        -- Lots imported before batches existed: one batch per (source, import time).
+        INSERT INTO import_batches (source, file, lots, imported_at)
+            SELECT source, substr(source, 8), COUNT(*), created_at FROM lots
+            WHERE source LIKE 'import:%' GROUP BY source, created_at ORDER BY MIN(rowid);
+        UPDATE lots SET batch = (
+            SELECT b.batch FROM import_batches b
+            WHERE b.source = lots.source AND b.imported_at = lots.created_at
+        ) WHERE source LIKE 'import:%';
+
+        CREATE TABLE lot_removals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            lot_id TEXT NOT NULL UNIQUE REFERENCES lots (lot_id),
+            batch INTEGER,                      -- the lot's import batch
+            quantity TEXT NOT NULL,             -- what was open of it when removed
+            cost_basis_usd TEXT NOT NULL,       -- the basis of that
+            reason TEXT NOT NULL,
+            removed_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -27,7 +27,7 @@ def test_import_twice_adds_once(tmp_path: Path) -> None:
     )
     first = cli(tmp_path, "lots", "import", str(csv_path))
     again = cli(tmp_path, "lots", "import", str(csv_path))
-    assert first.exit_code == 0 and "2 lots added, 0 already in" in first.stderr
+    assert first.exit_code == 0 and "2 lots added (import batch 1), 0 already in" in first.stderr
     assert again.exit_code == 0 and "0 lots added, 2 already in" in again.stderr
     ledger = Ledger(tmp_path / "ledger.sqlite").open()
     assert ledger.open_lots()["lot_id"].to_list() == ["L1", "L2"]
@@ -71,3 +71,23 @@ def test_listing_shows_unrealized_pnl_and_triggers(tmp_path: Path) -> None:
     assert rows["L2"]["harvestable"] == "no"
     bad = cli(tmp_path, "lots", "--price", "BTC")
     assert bad.exit_code == 2 and "expected ASSET=USD" in bad.stderr
+
+
+def test_remove_by_batch_and_by_id_from_the_command_line(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.csv"
+    mine.write_text(HEADER + "L1,a,w,BTC,1,60000,2025-03-01\nL2,a,w,ETH,1,3000,2025-03-01\n")
+    example = tmp_path / "example.csv"
+    example.write_text(HEADER + "X1,a,w,SOL,1,100,2025-03-01\n")
+    assert "(import batch 1)" in cli(tmp_path, "lots", "import", str(mine)).stderr
+    assert "(import batch 2)" in cli(tmp_path, "lots", "import", str(example)).stderr
+    listed = cli(tmp_path, "lots", "batches")
+    assert listed.exit_code == 0 and str(example) in listed.stdout
+    assert cli(tmp_path, "lots", "remove", "--batch", "2").exit_code == 0
+    done = cli(tmp_path, "lots", "remove", "L2", "--reason", "sold on another exchange")
+    assert done.exit_code == 0 and "1 lot(s) removed" in done.stderr
+    again = cli(tmp_path, "lots", "remove", "L2")
+    assert again.exit_code == 2 and "lot 'L2' was removed already" in again.stderr
+    nothing = cli(tmp_path, "lots", "remove")
+    assert nothing.exit_code == 2 and "--batch" in nothing.stderr
+    ledger = Ledger(tmp_path / "ledger.sqlite").open()
+    assert ledger.open_lots()["lot_id"].to_list() == ["L1"]
