@@ -15,7 +15,7 @@ an alert once it is delivered or dead-lettered, never before. So:
   and its backlog waits in the ledger (`hm_webhook_queue_depth`), not in memory.
 
 The one repeat left: a crash after the receiver's 2xx and before the cursor write sends
-that alert again at the next start (receivers dedupe by `X-HM-Alert-Id`). A subscription
+that alert again at the next start (receivers dedupe by `webhook-id`). A subscription
 name the ledger has no cursor for (new, or renamed) starts after the newest recorded
 alert: it is not sent history. One process per ledger delivers a given subscription.
 """

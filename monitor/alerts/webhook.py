@@ -26,7 +26,7 @@ from monitor.alerts.filter import AlertFilter
 from monitor.alerts.payloads import Format, webhook_body
 from monitor.alerts.retry import RetryPolicy, is_retryable, parse_retry_after
 from monitor.alerts.schema import SCHEMA, Alert
-from monitor.alerts.signing import sign_headers
+from monitor.alerts.signing import ID_HEADER, sign_headers, signing_key
 from monitor.errors import ConfigError
 from monitor.settings import WebhookSettings
 
@@ -79,7 +79,8 @@ class WebhookTarget:
     name: str
     url: str = field(repr=False)
     format: Format = "json"
-    secret: bytes | None = field(default=None, repr=False)
+    secret: bytes | None = field(default=None, repr=False)  # the HMAC key (signing_key)
+    legacy_headers: bool = False  # also X-HM-Alert-Id, X-HM-Timestamp, X-HM-Signature
     filter: AlertFilter = field(default_factory=AlertFilter)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: float = 10.0
@@ -112,12 +113,21 @@ class WebhookTarget:
                 ) from exc
             if not secret:
                 raise ConfigError(f"webhook {s.name!r}: secret_file {s.secret_file} is empty")
+        if secret is not None:
+            try:
+                secret = signing_key(secret)
+            except ValueError as exc:
+                where = s.secret_env or s.secret_file
+                raise ConfigError(f"webhook {s.name!r}: the secret in {where}: {exc}") from exc
         return cls(
             name=s.name,
             url=url,
             format=s.format,
             secret=secret,
-            filter=AlertFilter.of(s.filter.accounts, s.filter.assets, s.filter.min_net_benefit_usd),
+            legacy_headers=s.legacy_headers,
+            filter=AlertFilter.of(
+                s.filter.accounts, s.filter.assets, s.filter.min_net_benefit_usd, s.filter.kinds
+            ),
             policy=RetryPolicy(s.max_attempts, s.backoff_initial_s, s.backoff_max_s),
             timeout_s=s.timeout_s,
             queue_size=s.queue_size,
@@ -164,12 +174,17 @@ async def post_once(
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-HM-Alert-Id": alert.alert_id,
         "X-HM-Schema": SCHEMA,
         "X-HM-Delivery-Attempt": str(attempt),
     }
+    if target.legacy_headers:
+        headers["X-HM-Alert-Id"] = alert.alert_id
     if target.secret is not None:
-        headers.update(sign_headers(target.secret, body))
+        headers.update(
+            sign_headers(target.secret, alert.alert_id, body, legacy=target.legacy_headers)
+        )
+    else:
+        headers[ID_HEADER] = alert.alert_id  # the idempotency key, signed or not
     try:
         async with session.post(
             target.url,

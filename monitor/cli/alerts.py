@@ -118,6 +118,18 @@ def token(name: str, hash_stdin: bool) -> None:
     click.echo(f'[[subscriptions.tokens]]\nname = "{name}"\nsha256 = "{token_hash(value)}"')
 
 
+@alerts.command("webhook-secret")
+def webhook_secret() -> None:
+    """Print a new webhook signing secret, `whsec_<base64 of 32 random bytes>`.
+
+    Give it to the receiver (Standard Webhooks libraries take it as it is) and to the
+    monitor through the subscription's secret_env or secret_file, never the settings file.
+    """
+    from monitor.alerts.signing import new_secret
+
+    click.echo(new_secret())
+
+
 @alerts.command()
 @click.option(
     "--config",

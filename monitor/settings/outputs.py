@@ -35,7 +35,8 @@ class WebhookSettings(_Section):
     url_env: str = ""
     format: Literal["json", "slack", "discord"] = "json"
     secret_env: str = ""  # HMAC key: the name of an environment variable ...
-    secret_file: str = ""  # ... or a file holding it
+    secret_file: str = ""  # ... or a file holding it (whsec_<base64>, Standard Webhooks)
+    legacy_headers: bool = False  # also the X-HM-* signature headers of 0.x (one release)
     filter: AlertFilterSettings = AlertFilterSettings()
     timeout_s: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)

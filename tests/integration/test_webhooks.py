@@ -238,7 +238,8 @@ async def test_slack_format_posts_a_slack_message(receiver: Receiver, store: Ale
     fields = message["blocks"][1]["fields"]
     assert 0 < len(fields) <= 10 and all(f["type"] == "mrkdwn" for f in fields)
     assert alert.alert_id in message["blocks"][2]["elements"][0]["text"]
-    assert "X-HM-Signature" not in receiver.headers[0]  # no secret: unsigned
+    assert "webhook-signature" not in receiver.headers[0]  # no secret: unsigned
+    assert receiver.headers[0]["webhook-id"] == alert.alert_id  # still the dedup key
 
 
 async def test_discord_format_posts_an_embed_signed_when_a_secret_is_set(
@@ -256,7 +257,7 @@ async def test_discord_format_posts_an_embed_signed_when_a_secret_is_set(
     (embed,) = message["embeds"]
     assert embed["timestamp"] == sample_alert(3).tick_ts
     assert len(embed["fields"]) <= 25 and message["allowed_mentions"] == {"parse": []}
-    assert receiver.bad_signatures == 0 and receiver.headers[0]["X-HM-Signature"]
+    assert receiver.bad_signatures == 0 and receiver.headers[0]["webhook-signature"]
 
 
 async def test_the_filter_decides_what_a_subscription_receives(
@@ -298,7 +299,7 @@ async def test_a_receiver_slower_than_timeout_s_is_retried(
     assert [status for _, status, _ in receiver.attempts] == [0, 200]
     assert ATTEMPTS.labels("hook", "timeout")._value.get() - before == 1
     assert store.dead_letters() == []
-    assert receiver.headers[-1]["X-HM-Alert-Id"] == alert.alert_id  # the receiver's dedup key
+    assert receiver.headers[-1]["webhook-id"] == alert.alert_id  # the receiver's dedup key
 
 
 CRASHING_PROCESS = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,7 +12,15 @@ import pytest
 
 from monitor.alerts.filter import AlertFilter, FilterError
 from monitor.alerts.retry import RetryPolicy, is_retryable, parse_retry_after
-from monitor.alerts.signing import SignatureError, sign_headers, signature, verify
+from monitor.alerts.signing import (
+    SignatureError,
+    legacy_signature,
+    new_secret,
+    sign_headers,
+    signing_key,
+    verify,
+    verify_legacy,
+)
 from monitor.alerts.subscriber import Subscriber, alert_frame
 from monitor.alerts.subscriptions import SinceError, parse_since
 from monitor.alerts.tokens import TokenRegistry, bearer_token, new_token, token_hash
@@ -22,27 +31,62 @@ from tests.alerting import sample_alert
 
 KEY = b"whsec-test"
 BODY = b'{"alert_id":"hma_0"}'
+MSG_ID = "hma_0"
 NOW = 1_767_225_600
 
 
 # -- signatures ------------------------------------------------------------------------
 
 
-def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+def test_signature_matches_the_standard_webhooks_reference_vector() -> None:
+    # The reference library's own test vector (standard-webhooks/standard-webhooks,
+    # libraries/python/tests/test_webhooks.py, test_sign_function): not computed by us.
+    key = signing_key(b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    body = b'{"test": 2432232314}'
+    headers = sign_headers(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", body, now=1614265330)
+    assert headers == {
+        "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "webhook-timestamp": "1614265330",
+        "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    }
+
+
+def test_legacy_headers_are_hmac_sha256_hex_of_timestamp_dot_body() -> None:
     # echo -n '1767225600.{"alert_id":"hma_0"}' | openssl dgst -sha256 -hmac whsec-test
-    import hashlib
-    import hmac
+    expected = "d3db510b05ac3993425a8ec49ef3a2313fccb66d5054bbca1246d708e8787e4c"
+    assert legacy_signature(KEY, NOW, BODY) == expected
+    headers = sign_headers(KEY, MSG_ID, BODY, legacy=True, now=NOW)
+    assert headers["X-HM-Timestamp"] == "1767225600"
+    assert headers["X-HM-Signature"] == f"v1={expected}"
+    verify_legacy(KEY, headers["X-HM-Timestamp"], headers["X-HM-Signature"], BODY, now=NOW)
+    assert "X-HM-Signature" not in sign_headers(KEY, MSG_ID, BODY, now=NOW)
 
-    expected = hmac.new(KEY, b"1767225600." + BODY, hashlib.sha256).hexdigest()
-    assert signature(KEY, NOW, BODY) == expected
-    headers = sign_headers(KEY, BODY, now=NOW)
-    assert headers == {"X-HM-Timestamp": "1767225600", "X-HM-Signature": f"v1={expected}"}
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        (b"whsec_not base64!", "base64"),
+        (b"whsec_" + base64.b64encode(b"x" * 23), "24 to 64 random bytes"),
+        (b"whsec_" + base64.b64encode(b"x" * 65), "24 to 64 random bytes"),
+    ],
+)
+def test_a_malformed_whsec_secret_is_refused(secret: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        signing_key(secret)
 
 
-def test_verify_accepts_a_fresh_signature_and_one_of_several() -> None:
-    h = sign_headers(KEY, BODY, now=NOW)
-    verify(KEY, h["X-HM-Timestamp"], h["X-HM-Signature"], BODY, now=NOW + 299)
-    verify(KEY, h["X-HM-Timestamp"], "v1=00ff," + h["X-HM-Signature"], BODY, now=NOW)
+def test_secrets_without_the_prefix_are_the_key_and_new_secrets_decode_to_32_bytes() -> None:
+    assert signing_key(b"plain-old-secret") == b"plain-old-secret"
+    fresh = new_secret()
+    assert fresh.startswith("whsec_") and len(signing_key(fresh.encode())) == 32
+
+
+def test_verify_accepts_a_fresh_signature_one_of_several_and_any_header_case() -> None:
+    h = sign_headers(KEY, MSG_ID, BODY, now=NOW)
+    assert verify(KEY, h, BODY, now=NOW + 299) == MSG_ID
+    rotated = dict(h, **{"webhook-signature": "v1,AAAA " + h["webhook-signature"]})
+    verify(KEY, rotated, BODY, now=NOW)
+    verify(KEY, {k.title(): v for k, v in h.items()}, BODY, now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -57,18 +101,24 @@ def test_verify_accepts_a_fresh_signature_and_one_of_several() -> None:
 def test_verify_rejects_wrong_key_tampered_body_and_replays(
     key: bytes, body: bytes, now: int, message: str
 ) -> None:
-    h = sign_headers(KEY, BODY, now=NOW)
+    h = sign_headers(KEY, MSG_ID, BODY, now=NOW)
     with pytest.raises(SignatureError, match=message):
-        verify(key, h["X-HM-Timestamp"], h["X-HM-Signature"], body, now=now)
+        verify(key, h, body, now=now)
 
 
-def test_verify_rejects_missing_or_malformed_headers() -> None:
+def test_verify_rejects_missing_or_malformed_headers_and_a_changed_id() -> None:
+    h = sign_headers(KEY, MSG_ID, BODY, now=NOW)
     with pytest.raises(SignatureError, match="missing"):
-        verify(KEY, None, "v1=ab", BODY)
+        verify(KEY, {k: v for k, v in h.items() if k != "webhook-id"}, BODY, now=NOW)
     with pytest.raises(SignatureError, match="not an integer"):
-        verify(KEY, "soon", "v1=ab", BODY)
+        verify(KEY, dict(h, **{"webhook-timestamp": "soon"}), BODY, now=NOW)
     with pytest.raises(SignatureError, match="does not match"):
-        verify(KEY, str(NOW), "v0=" + signature(KEY, NOW, BODY), BODY, now=NOW)
+        verify(KEY, dict(h, **{"webhook-id": "hma_1"}), BODY, now=NOW)
+    with pytest.raises(SignatureError, match="does not match"):
+        sig = h["webhook-signature"].replace("v1,", "v1a,")
+        verify(KEY, dict(h, **{"webhook-signature": sig}), BODY, now=NOW)
+    with pytest.raises(ValueError, match="must not contain"):
+        sign_headers(KEY, "a.b", BODY)
 
 
 # -- retries ---------------------------------------------------------------------------
@@ -261,12 +311,14 @@ def test_the_receiver_snippet_in_docs_webhooks_verifies_our_signatures() -> None
     exec(compile(code, "docs/webhooks.md", "exec"), scope)
     check = scope["verify"]
     assert callable(check)
-    headers = sign_headers(KEY, BODY)
-    check(KEY, headers, BODY)
+    secret = new_secret()
+    key = signing_key(secret.encode())
+    headers = sign_headers(key, MSG_ID, BODY)
+    assert check(secret, headers, BODY) == MSG_ID
     with pytest.raises(ValueError, match="bad signature"):
-        check(KEY, headers, BODY + b"x")
+        check(secret, headers, BODY + b"x")
     with pytest.raises(ValueError, match="stale"):
-        check(KEY, sign_headers(KEY, BODY, now=NOW), BODY)
+        check(secret, sign_headers(key, MSG_ID, BODY, now=NOW), BODY)
 
 
 def test_the_commented_webhook_example_in_the_example_config_is_valid(tmp_path: Path) -> None:
@@ -277,3 +329,20 @@ def test_the_commented_webhook_example_in_the_example_config_is_valid(tmp_path: 
     (hook,) = settings.webhooks
     assert (hook.name, hook.format, hook.secret_env) == ("ops", "json", "HM_HOOK_SECRET")
     assert hook.filter.kinds == [] and hook.max_attempts == 8
+
+
+def test_a_whsec_secret_is_decoded_and_a_bad_one_names_the_subscription() -> None:
+    entry = WebhookSettings(name="ops", url="https://h.example/p", secret_env="HOOK_KEY")
+    key = base64.b64encode(bytes(range(32))).decode()
+    target = WebhookTarget.from_settings(entry, env={"HOOK_KEY": f"whsec_{key}"})
+    assert target.secret == bytes(range(32))
+    with pytest.raises(ConfigError, match=r"webhook 'ops': the secret in HOOK_KEY: .*base64"):
+        WebhookTarget.from_settings(entry, env={"HOOK_KEY": "whsec_%%%"})
+
+
+def test_the_kinds_filter_of_the_settings_reaches_the_subscription() -> None:
+    entry = WebhookSettings.model_validate(
+        {"name": "a", "url": "https://h/p", "format": "slack", "filter": {"kinds": ["deadline"]}}
+    )
+    target = WebhookTarget.from_settings(entry, env={})
+    assert not target.filter.matches(sample_alert(1))  # a harvest alert
