@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from monitor.alerts.outbox import WebhookSink
 from monitor.alerts.retry import RetryPolicy
@@ -53,7 +52,10 @@ def spec_verify(secret: str, headers: Mapping[str, str], body: bytes) -> str:
 
 
 def library_verify(secret: str, headers: Mapping[str, str], body: bytes) -> str:
-    """The published verifier (pip install standardwebhooks)."""
+    """The published verifier (pip install standardwebhooks; a dev dependency: a venv made
+    before it was added skips these cases rather than failing to collect the module)."""
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
     try:
         Webhook(secret).verify(body, dict(headers), json_parse=False)
     except WebhookVerificationError as exc:
@@ -123,6 +125,8 @@ def settings_target(url: str, **extra: object) -> WebhookTarget:
 async def test_a_standard_webhooks_receiver_accepts_every_delivery(
     verifier: Verifier, tmp_path: Path
 ) -> None:
+    if verifier is library_verify:
+        pytest.importorskip("standardwebhooks")
     receiver = SpecReceiver(verifier)
     await receiver.start()
     ledger = Ledger(tmp_path / "ledger.sqlite").open()
@@ -146,6 +150,8 @@ async def test_a_standard_webhooks_receiver_accepts_every_delivery(
 async def test_a_tampered_body_is_refused_by_a_standard_receiver(
     verifier: Verifier, tmp_path: Path
 ) -> None:
+    if verifier is library_verify:
+        pytest.importorskip("standardwebhooks")
     receiver = SpecReceiver(verifier, tamper=True)
     await receiver.start()
     ledger = Ledger(tmp_path / "ledger.sqlite").open()
