@@ -1,11 +1,16 @@
 """Binance spot trades over the public market-data websocket, normalized to Ticks.
 
-One connection to `<url>/stream` (the combined-stream envelope), `SUBSCRIBE` requests
-for `<id>@trade` (or `@aggTrade`) of every configured symbol (at most 200 streams a
-request and 4 requests a second: Binance allows 5 incoming messages a second, pongs
-included, and 1024 streams a connection). Each acknowledgement is checked; a refusal is
-counted and logged. Binance answers its ping frames itself (the websockets library
-pongs). Binance closes every connection after 24 hours, so the feed rolls over at 23
+One connection to `<url>/stream` (the combined-stream envelope; a query string such as
+`?timeUnit=MICROSECOND` is kept, and microsecond times are read as such), `SUBSCRIBE`
+requests for `<id>@trade` (or `@aggTrade`) of every configured symbol (at most 200
+streams a request, 1024 a connection). Binance allows 5 incoming messages a second per
+connection and counts pings, pongs and requests alike: the feed sends no ping frames of
+its own, and paces its requests by a sliding-window budget that also counts the pong
+answering each of Binance's pings (every 20 s), keeping a slot free for the next one, so
+the connection stays under the limit at any stream count. Each acknowledgement is
+checked; a refusal is counted and logged. Binance sends no heartbeat messages: its ping
+frames prove a quiet connection alive (the engine's silence watchdog counts every
+frame). Binance closes every connection after 24 hours, so the feed rolls over at 23
 hours (`max_connection_age_s`): the new connection is subscribed before the old one is
 closed and trades are deduplicated by trade id, so the rollover loses and doubles
 nothing. A `serverShutdown` notice starts the rollover at once. Reconnects, silence and
@@ -14,16 +19,16 @@ drops are the engine's (`socket_feed.SocketFeed`).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import random
 from typing import Final
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import msgspec
-from websockets.asyncio.client import ClientConnection
 
 from streams.errors import FeedError
 from streams.feeds.binance_wire import Reply, ServerShutdown, decode_message, markets
+from streams.feeds.connection import FeedConnection
 from streams.feeds.interface import FeedConfig
 from streams.feeds.session import SessionLink
 from streams.feeds.socket_feed import SocketFeed
@@ -36,7 +41,7 @@ DEFAULT_URL: Final = "wss://stream.binance.com:9443"
 DEFAULT_MAX_AGE_S: Final = 23 * 3600.0  # Binance closes a connection after 24 hours
 MAX_STREAMS: Final = 1024  # per connection
 SUBSCRIBE_CHUNK: Final = 200  # streams per SUBSCRIBE request
-REQUESTS_PER_S: Final = 4.0  # under Binance's 5 incoming messages/s, leaving room for pongs
+CONTROL_LIMIT: Final = 5  # incoming messages a second per connection, pongs included
 CHANNELS: Final = ("trade", "aggTrade")
 
 
@@ -64,6 +69,9 @@ class BinanceProtocol:
             raise FeedError(f"binance feed: channel {channel!r} is not one of {CHANNELS}")
         self.streams = [f"{ident.lower()}@{channel}" for ident in self.markets]
         self.endpoint = _stream_endpoint(config.url or DEFAULT_URL)
+        self.time_divisor = 1000 if _microseconds(self.endpoint) else 1
+        self.client_ping_interval_s: float | None = None  # Binance pings; ours would count
+        self.control_limit: int | None = CONTROL_LIMIT
         self._ids = itertools.count(1)
 
     def session(self, link: SessionLink) -> BinanceSession:
@@ -81,21 +89,20 @@ class BinanceSession:
         self._pending: dict[int, list[str]] = {}
         self._acked = 0
 
-    async def subscribe(self, ws: ClientConnection) -> None:
+    async def subscribe(self, ws: FeedConnection) -> None:
         streams, size, ids = self._protocol.streams, SUBSCRIBE_CHUNK, self._protocol._ids
         chunks = {next(ids): streams[i : i + size] for i in range(0, len(streams), size)}
         self._pending.update(chunks)  # all of them: subscribed waits for the last ack
-        for n, (request_id, chunk) in enumerate(chunks.items()):
-            if n:
-                await asyncio.sleep(1.0 / REQUESTS_PER_S)
+        for request_id, chunk in chunks.items():
+            await ws.control.acquire()  # within Binance's 5 messages/s, pongs counted
             request = {"method": "SUBSCRIBE", "params": chunk, "id": request_id}
             await ws.send(msgspec.json.encode(request), text=True)
 
-    async def keepalive(self, ws: ClientConnection) -> None:
-        """Binance pings; the websockets library answers. Nothing to do."""
+    async def keepalive(self, ws: FeedConnection) -> None:
+        """Binance pings; the websockets library answers (each pong counted in the budget)."""
 
     def handle(self, raw: bytes, recv_ns: int) -> list[Tick] | str | None:
-        out = decode_message(raw, self._markets, recv_ns)
+        out = decode_message(raw, self._markets, recv_ns, self._protocol.time_divisor)
         if type(out) is tuple:
             tick, trade_id = out
             link = self._link
@@ -124,12 +131,28 @@ class BinanceSession:
 
 
 def _stream_endpoint(url: str) -> str:
-    """The combined-stream endpoint for a base URL (`.../ws` and `.../stream` accepted too)."""
+    """The combined-stream endpoint for a base URL (`.../ws` and `.../stream` accepted too).
+
+    A query string (e.g. `?timeUnit=MICROSECOND`) is kept as it is.
+    """
     if not url.startswith(("ws://", "wss://")):
         raise FeedError(f"binance feed: url {url!r} must start with ws:// or wss://")
-    url = url.rstrip("/")
-    if url.endswith("/stream"):
-        return url
-    if url.endswith("/ws"):
-        url = url[: -len("/ws")]
-    return url + "/stream"
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/ws"):
+        path = path[: -len("/ws")]
+    if not path.endswith("/stream"):
+        path += "/stream"
+    return urlunsplit(parts._replace(path=path))
+
+
+def _microseconds(endpoint: str) -> bool:
+    """True when the URL asks Binance for microsecond times (`timeUnit=MICROSECOND`)."""
+    query = parse_qs(urlsplit(endpoint).query)
+    units = {value.upper() for value in query.get("timeUnit", [])}
+    if units - {"MICROSECOND", "MILLISECOND"}:
+        raise FeedError(
+            f"binance feed: timeUnit {sorted(units)} in {endpoint!r} is not MICROSECOND or "
+            "MILLISECOND"
+        )
+    return "MICROSECOND" in units

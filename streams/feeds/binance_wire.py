@@ -97,21 +97,29 @@ def parse_message(
 
 
 def decode_message(
-    raw: bytes | str, symbols: Mapping[str, Market], recv_ns: int | None = None
+    raw: bytes | str,
+    symbols: Mapping[str, Market],
+    recv_ns: int | None = None,
+    time_divisor: int = 1,
 ) -> Decoded:
-    """Like `parse_message`, but a trade comes back as (Tick, trade id) for rollover dedupe."""
+    """Like `parse_message`, but a trade comes back as (Tick, trade id) for rollover dedupe.
+
+    `time_divisor` turns the venue's times into ms: 1000 with `timeUnit=MICROSECOND`.
+    """
     try:
         data = _envelope.decode(raw).data
     except msgspec.ValidationError:
-        return _decode_other(raw, symbols, recv_ns)
+        return _decode_other(raw, symbols, recv_ns, time_divisor)
     except msgspec.DecodeError:
         return "malformed_json"
     if data.e not in _TRADE_EVENTS:
         return "unknown_shape"
-    return _tick(data, symbols, recv_ns)
+    return _tick(data, symbols, recv_ns, time_divisor)
 
 
-def _decode_other(raw: bytes | str, symbols: Mapping[str, Market], recv_ns: int | None) -> Decoded:
+def _decode_other(
+    raw: bytes | str, symbols: Mapping[str, Market], recv_ns: int | None, time_divisor: int
+) -> Decoded:
     """The slow path: anything that is valid JSON but not an enveloped trade."""
     message = msgspec.json.decode(raw)
     if not isinstance(message, dict):
@@ -135,10 +143,12 @@ def _decode_other(raw: bytes | str, symbols: Mapping[str, Market], recv_ns: int 
         trade = msgspec.convert(data, _Trade)
     except msgspec.ValidationError:
         return "bad_field"
-    return _tick(trade, symbols, recv_ns)
+    return _tick(trade, symbols, recv_ns, time_divisor)
 
 
-def _tick(trade: _Trade, symbols: Mapping[str, Market], recv_ns: int | None) -> Decoded:
+def _tick(
+    trade: _Trade, symbols: Mapping[str, Market], recv_ns: int | None, time_divisor: int
+) -> Decoded:
     market = symbols.get(trade.s)
     if market is None:
         return "unknown_symbol"
@@ -146,7 +156,7 @@ def _tick(trade: _Trade, symbols: Mapping[str, Market], recv_ns: int | None) -> 
         price = float(trade.p)
     except ValueError:
         return "bad_field"
-    ts_ms = trade.T or trade.E
+    ts_ms = (trade.T or trade.E) // time_divisor
     if not (price > 0.0 and math.isfinite(price)) or ts_ms <= 0:
         return "bad_field"
     recv = now_ns() if recv_ns is None else recv_ns

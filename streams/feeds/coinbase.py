@@ -21,9 +21,9 @@ import random
 from typing import Final
 
 import msgspec
-from websockets.asyncio.client import ClientConnection
 
 from streams.errors import FeedError, TickFormatError
+from streams.feeds.connection import FeedConnection
 from streams.feeds.interface import FeedConfig
 from streams.feeds.session import SessionLink
 from streams.feeds.socket_feed import SocketFeed
@@ -92,6 +92,8 @@ class CoinbaseProtocol:
         if not url.startswith(("ws://", "wss://")):
             raise FeedError(f"coinbase feed: url {url!r} must start with ws:// or wss://")
         self.endpoint = url
+        self.client_ping_interval_s: float | None = 20.0  # websocket pings, no venue limit
+        self.control_limit: int | None = None
 
     def session(self, link: SessionLink) -> CoinbaseSession:
         """The state of one new connection (its own sequence numbers)."""
@@ -107,14 +109,14 @@ class CoinbaseSession:
         self._products = protocol.products
         self._next_seq: int | None = None
 
-    async def subscribe(self, ws: ClientConnection) -> None:
+    async def subscribe(self, ws: FeedConnection) -> None:
         ids = list(self._protocol.configured)
         ticker = {"type": "subscribe", "product_ids": ids, "channel": self._protocol.channel}
         await ws.send(msgspec.json.encode(ticker), text=True)
         heartbeats = {"type": "subscribe", "channel": "heartbeats"}
         await ws.send(msgspec.json.encode(heartbeats), text=True)
 
-    async def keepalive(self, ws: ClientConnection) -> None:
+    async def keepalive(self, ws: FeedConnection) -> None:
         """The heartbeats channel keeps the connection alive; nothing to send."""
 
     def handle(self, raw: bytes, recv_ns: int) -> list[Tick] | str | None:

@@ -86,6 +86,18 @@ class FeedHealth:
                 extra={"venue": self.venue, "reason": reason, "count": count, "raw": sample},
             )
 
+    def conflated(self, count: int) -> None:
+        """`count` ticks replaced by a newer one of their symbol while the consumer lagged."""
+        dropped = self.status.dropped
+        total = dropped["conflated"] = dropped.get("conflated", 0) + count
+        metrics.FEED_DROPPED.labels(self.venue, "conflated").inc(count)
+        if total == count:  # the first time: say so once; the counter tells the rest
+            log.warning(
+                "%s: the consumer lags; keeping only the newest tick per symbol",
+                self.venue,
+                extra={"venue": self.venue, "reason": "conflated", "count": total},
+            )
+
     def duplicate(self) -> None:
         """A tick already passed on from the other connection of a rollover."""
         self.status.duplicates += 1

@@ -22,9 +22,9 @@ import random
 from typing import Any, Final
 
 import msgspec
-from websockets.asyncio.client import ClientConnection
 
 from streams.errors import FeedError, TickFormatError
+from streams.feeds.connection import FeedConnection
 from streams.feeds.interface import FeedConfig
 from streams.feeds.session import SessionEnded, SessionLink
 from streams.feeds.socket_feed import SocketFeed
@@ -104,6 +104,8 @@ class KrakenProtocol:
         if not url.startswith(("ws://", "wss://")):
             raise FeedError(f"kraken feed: url {url!r} must start with ws:// or wss://")
         self.endpoint = url
+        self.client_ping_interval_s: float | None = 20.0  # websocket pings, no venue limit
+        self.control_limit: int | None = None
         self.ping_interval_s = config.ping_interval_s
 
     def session(self, link: SessionLink) -> KrakenSession:
@@ -126,12 +128,12 @@ class KrakenSession:
             _Ticker if protocol.channel == "ticker" else _Trade
         )
 
-    async def subscribe(self, ws: ClientConnection) -> None:
+    async def subscribe(self, ws: FeedConnection) -> None:
         params = {"channel": self._protocol.channel, "symbol": self._protocol.subscribe_symbols}
         request = {"method": "subscribe", "params": params, "req_id": next(self._ids)}
         await ws.send(msgspec.json.encode(request), text=True)
 
-    async def keepalive(self, ws: ClientConnection) -> None:
+    async def keepalive(self, ws: FeedConnection) -> None:
         interval = self._protocol.ping_interval_s
         while True:
             await asyncio.sleep(interval)

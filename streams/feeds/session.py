@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from websockets.asyncio.client import ClientConnection
-
+from streams.feeds.connection import FeedConnection
 from streams.ticks import Tick
 
 __all__ = ["Overlap", "SessionEnded", "SessionLink", "VenueProtocol", "VenueSession"]
@@ -56,13 +55,13 @@ class SessionLink(Protocol):
 class VenueSession(Protocol):
     """One connection's protocol state (pending acks, sequence numbers, pings)."""
 
-    async def subscribe(self, ws: ClientConnection) -> None: ...
+    async def subscribe(self, ws: FeedConnection) -> None: ...
 
     def handle(self, raw: bytes, recv_ns: int) -> list[Tick] | str | None:
         """Ticks to pass on, a drop reason, or None (a control message, handled)."""
         ...
 
-    async def keepalive(self, ws: ClientConnection) -> None: ...
+    async def keepalive(self, ws: FeedConnection) -> None: ...
 
 
 class VenueProtocol(Protocol):
@@ -70,6 +69,16 @@ class VenueProtocol(Protocol):
 
     @property
     def endpoint(self) -> str: ...
+
+    @property
+    def client_ping_interval_s(self) -> float | None:
+        """Seconds between the client's own ping frames; None: the venue pings, not us."""
+        ...
+
+    @property
+    def control_limit(self) -> int | None:
+        """Messages the venue accepts from a client per second (pongs included); None: no limit."""
+        ...
 
     def session(self, link: SessionLink) -> VenueSession: ...
 

@@ -22,15 +22,16 @@ import random
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 from streams.errors import FeedError
 from streams.feeds.backoff import Backoff
+from streams.feeds.connection import ControlBudget, FeedConnection
 from streams.feeds.health import FeedHealth
 from streams.feeds.interface import FeedConfig, FeedState, FeedStatus
 from streams.feeds.session import Overlap, SessionEnded, VenueProtocol, VenueSession
-from streams.feeds.tickqueue import TickQueue
+from streams.feeds.tickqueue import OVERFLOW_TICKS, Overflow, TickQueue
 from streams.ticks import Tick, now_ns
 
 __all__ = ["SocketFeed"]
@@ -51,7 +52,7 @@ class _Connection:
         self.subscribed_event = asyncio.Event()
         self.subscribed_at: float | None = None
         self.replace = asyncio.Event()
-        self.ws: ClientConnection | None = None
+        self.ws: FeedConnection | None = None
         self.task: asyncio.Task[str] | None = None
         self.overlap: Overlap | None = None  # set on both connections during a rollover
 
@@ -104,6 +105,7 @@ class SocketFeed:
         self._max_age_s = default_max_age_s if age is None else age
         self._health = FeedHealth(config.venue)
         self._queue = TickQueue(config.venue, config.queue_size)
+        self._overflow = Overflow(OVERFLOW_TICKS)
         self._backoff = Backoff.from_config(config, rng)
         self._serials = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
@@ -150,6 +152,7 @@ class SocketFeed:
 
     async def _run(self) -> None:
         flusher = asyncio.create_task(self._flush_forever())
+        forwarder = asyncio.create_task(self._overflow.forward(self._queue))
         try:
             await self._supervise()
         except asyncio.CancelledError:
@@ -161,7 +164,8 @@ class SocketFeed:
             self._queue.finish(exc)
         finally:
             flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
+            forwarder.cancel()
+            await asyncio.gather(flusher, forwarder, return_exceptions=True)
 
     async def _flush_forever(self) -> None:
         while True:
@@ -309,21 +313,27 @@ class SocketFeed:
         """One connection, from connect to its end; returns why it ended."""
         ended = "closed"
         try:
+            protocol = self._protocol
             async with connect(
-                self._protocol.endpoint,
+                protocol.endpoint,
                 open_timeout=10,
                 close_timeout=2,
                 compression=None,
                 max_queue=1024,
                 max_size=2**20,
+                ping_interval=protocol.client_ping_interval_s,
+                ping_timeout=protocol.client_ping_interval_s,
+                create_connection=FeedConnection,
             ) as ws:
+                assert isinstance(ws, FeedConnection)
+                ws.control = ControlBudget(protocol.control_limit)
                 conn.ws = ws
                 conn.last_rx = asyncio.get_running_loop().time()
                 session = self._protocol.session(conn)
                 async with asyncio.TaskGroup() as group:
                     group.create_task(session.subscribe(ws))
                     group.create_task(session.keepalive(ws))
-                    group.create_task(self._watch_silence(conn))
+                    group.create_task(self._watch_silence(ws, conn))
                     group.create_task(self._read(ws, conn, session))
         except* _NETWORK_ERRORS as errors:
             ended = "; ".join(str(e) or type(e).__name__ for e in errors.exceptions)
@@ -334,7 +344,11 @@ class SocketFeed:
             conn.ws = None
         return ended
 
-    async def _watch_silence(self, conn: _Connection) -> None:
+    async def _watch_silence(self, ws: FeedConnection, conn: _Connection) -> None:
+        """End the connection when no frame at all (data, heartbeat, ping, pong) arrives in time.
+
+        Any frame counts: Binance proves a quiet connection alive only by its ping frames.
+        """
         loop = asyncio.get_running_loop()
         limit = self.config.silence_timeout_s
         queue = self._queue
@@ -344,13 +358,21 @@ class SocketFeed:
             if queue.blocked:
                 conn.last_rx = now
                 continue
-            quiet = now - max(conn.last_rx, queue.unblocked_at)
+            quiet = now - max(conn.last_rx, ws.last_frame_at, queue.unblocked_at)
             if quiet > limit:
                 raise SessionEnded(f"silent for {quiet:.1f}s (limit {limit}s)", stall=True)
 
-    async def _read(self, ws: ClientConnection, conn: _Connection, session: VenueSession) -> None:
+    async def _read(self, ws: FeedConnection, conn: _Connection, session: VenueSession) -> None:
+        """Read every message as it comes, even while the consumer is slow.
+
+        Reading never waits on the consumer: a websocket that is not read stops reading
+        its socket, and then the venue's pings go unanswered and it hangs up (Binance
+        after a minute). Ticks the queue has no room for wait in the overflow, which
+        keeps only the newest tick per symbol once it is full (counted as `conflated`).
+        """
         loop_time = asyncio.get_running_loop().time
-        health, queue, handle = self._health, self._queue, session.handle
+        health, handle, overflow = self._health, session.handle, self._overflow
+        try_put = self._queue.try_put
         while True:
             raw = await ws.recv(decode=False)
             conn.last_rx = loop_time()
@@ -358,7 +380,11 @@ class SocketFeed:
             if type(out) is list:
                 if out:
                     health.record(out)
-                    await queue.put(out)
+                    if overflow.empty and try_put(out):
+                        continue
+                    conflated = overflow.add(out)
+                    if conflated:
+                        health.conflated(conflated)
             elif out is not None:
                 health.drop(out, raw)  # type: ignore[arg-type]
 

@@ -15,9 +15,10 @@ from typing import Final
 from streams.errors import FeedError
 from streams.ticks import Tick
 
-__all__ = ["MAX_BATCH", "TickQueue"]
+__all__ = ["MAX_BATCH", "OVERFLOW_TICKS", "Overflow", "TickQueue"]
 
 MAX_BATCH: Final = 4096  # ticks per batch handed to the consumer
+OVERFLOW_TICKS: Final = 50_000  # ticks held while the queue is full before conflating
 
 _Item = list[Tick] | Exception | None  # an Exception: the feed crashed; None: it stopped
 
@@ -44,6 +45,13 @@ class TickQueue:
     def ended(self) -> bool:
         """True once `finish()` was called."""
         return self._ended
+
+    def try_put(self, ticks: list[Tick]) -> bool:
+        """Enqueue now if there is room and nobody waits for it; False otherwise."""
+        if len(self._items) >= self._size or self._putters:
+            return False
+        self._append(ticks)
+        return True
 
     async def put(self, ticks: list[Tick]) -> None:
         """Enqueue, waiting while the queue is full (in turn with other waiting producers)."""
@@ -122,3 +130,48 @@ class TickQueue:
                 yield batch
             if item is None:
                 return
+
+
+class Overflow:
+    """Ticks that found the queue full, forwarded in order as it drains.
+
+    The reader never waits on the consumer (see `SocketFeed._read`); what it cannot hand
+    over waits here. Past `cap` ticks only the newest tick per symbol is kept: the price
+    is what matters to detection, and memory stays bounded however long the consumer lags.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._ticks: list[Tick] = []
+        self._in_flight = False  # `forward` holds a batch the queue has no room for yet
+        self._ready = asyncio.Event()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing waits: a new tick may go straight to the queue without overtaking."""
+        return not self._ticks and not self._in_flight
+
+    def add(self, ticks: list[Tick]) -> int:
+        """Hold `ticks`; returns how many older ticks were conflated away to stay under `cap`."""
+        held = self._ticks
+        held.extend(ticks)
+        self._ready.set()
+        if len(held) <= self.cap:
+            return 0
+        newest = {tick.symbol: tick for tick in held}
+        self._ticks = list(newest.values())
+        return len(held) - len(self._ticks)
+
+    async def forward(self, queue: TickQueue) -> None:
+        """Move held ticks to `queue` as room appears, forever (cancel to stop)."""
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            if not self._ticks:
+                continue
+            batch, self._ticks = self._ticks, []
+            self._in_flight = True
+            try:
+                await queue.put(batch)
+            finally:
+                self._in_flight = False

@@ -3,17 +3,25 @@
 It speaks the documented protocol (see /work/shared/reference/exchange-feeds.md): raw
 `/ws/<stream>` and combined `/stream?streams=a/b` paths, live `SUBSCRIBE`,
 `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`/`GET_PROPERTY` (`combined`), Binance's
-error replies, a 5 requests/s and 1024 streams per connection limit, and ping frames.
+error replies, and the limits: 1024 streams per connection, and 5 incoming messages a
+second per connection counting every frame the client sends (requests, pings and pongs
+alike; one more and the connection is closed with 1008). Like Binance it sends a ping
+frame every `ping_interval` (20 s) and closes a connection that has not answered within
+`ping_timeout` (60 s); it sends no heartbeat messages. Connections are closed at
+`max_connection_age_s` (24 hours); `announce_shutdown()` sends `serverShutdown` and closes
+a little later. `timeUnit=MICROSECOND` in the URL query gives microsecond times.
 Streams: `<id>@trade`, `@aggTrade`, `@miniTicker` (what ccxt's `watch_ticker` uses),
 `@bookTicker`. Every `tick_interval_ms` the price paths advance one step (for all
-symbols) and every subscribed stream gets one event. Quotes USDT, USDC, USD, FDUSD are
-priced as USD; a quote that is itself a simulated asset (e.g. ETH/BTC) is a cross rate.
-Event and trade times are the wall clock in ms unless a `clock` is given. Lifecycle,
-market clock and faults are `SimulatedVenue`'s.
+symbols) and every subscribed stream gets one event, except the trade streams of
+`quiet_symbols`, which trade never (a quiet market: minutes without a trade are normal).
+Quotes USDT, USDC, USD, FDUSD are priced as USD; a quote that is itself a simulated
+asset (e.g. ETH/BTC) is a cross rate. Event and trade times are the wall clock in ms
+unless a `clock` is given. Lifecycle, market clock and faults are `SimulatedVenue`'s.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -25,7 +33,9 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import Event
 
 from streams.simulator.board import Listing
 from streams.simulator.control import (
@@ -46,6 +56,8 @@ log = logging.getLogger(__name__)
 
 STREAM_KINDS = ("trade", "aggTrade", "miniTicker", "bookTicker")
 MAX_STREAMS = 1024  # per connection, as on Binance
+MAX_AGE_S = 24 * 3600.0  # Binance closes every connection at 24 hours
+_COUNTED = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.PONG})
 
 
 # Binance's field names and order; `name=` keeps single-letter keys ruff would flag.
@@ -123,9 +135,29 @@ class _Client:
     combined: bool
     streams: dict[str, _Stream | None] = field(default_factory=dict)  # None: no such market
     rate: RequestRate = field(default_factory=RequestRate)
+    micro: bool = False  # timeUnit=MICROSECOND: times in microseconds
 
     def plan(self) -> list[_Stream]:
         return [s for s in self.streams.values() if s is not None]
+
+
+class RatedConnection(ServerConnection):
+    """A server connection that counts every frame the client sends (Binance's rate limit).
+
+    `rate` is set by the handler; over the limit the connection is closed with 1008.
+    """
+
+    rate: RequestRate | None = None
+    frames_received = 0
+
+    def process_event(self, event: Event) -> None:
+        super().process_event(event)
+        if not isinstance(event, Frame) or event.opcode not in _COUNTED:
+            return
+        self.frames_received += 1
+        if self.rate is not None and self.rate.exceeded():
+            self.rate = None  # close once
+            asyncio.get_running_loop().create_task(self.close(1008, "Too many requests"))
 
 
 class BinanceSimulator(SimulatedVenue):
@@ -149,11 +181,17 @@ class BinanceSimulator(SimulatedVenue):
         volatility_scale: float = 1.0,
         *,
         max_requests_per_s: int | None = 5,
+        quiet_symbols: Sequence[str] = (),
         **options: Any,
     ) -> None:
+        options.setdefault("max_connection_age_s", MAX_AGE_S)
+        options.setdefault("create_connection", RatedConnection)
         super().__init__(
             symbols, seed, tick_interval_ms, seconds_per_step, volatility_scale, **options
         )
+        self._quiet = {
+            i for i, x in enumerate(self.board.listings) if x.symbol in set(quiet_symbols)
+        }
         self._by_stream_id = {x.stream_id: i for i, x in enumerate(self.board.listings)}
         self._max_requests = max_requests_per_s
         self._clients: dict[ServerConnection, _Client] = {}
@@ -171,6 +209,20 @@ class BinanceSimulator(SimulatedVenue):
         """SUBSCRIBE requests received since start."""
         return len(self.subscribe_log)
 
+    def announce_shutdown(self, close_after_s: float = 1.0) -> int:
+        """Send `serverShutdown` to every connection, close them `close_after_s` later.
+
+        Binance promises no lead time; returns how many connections were told.
+        """
+        event = _encode({"e": "serverShutdown", "E": self._event_ms})  # no clock reading
+        told = 0
+        for client in list(self._clients.values()):
+            message = b'{"stream":"!serverShutdown","data":' + event + b"}"
+            self._server.send_to(client.ws, message if client.combined else event)
+            told += 1
+            self._server.close_later(client.ws, close_after_s, "server shutdown")
+        return told
+
     def subscriptions(self) -> list[tuple[str, ...]]:
         """The streams of each open connection, in subscription order."""
         return [tuple(c.streams) for c in self._clients.values()]
@@ -186,9 +238,13 @@ class BinanceSimulator(SimulatedVenue):
     async def _serve_client(self, ws: ServerConnection) -> None:
         url = urlsplit(ws.request.path if ws.request else "/ws")
         combined = url.path.rstrip("/") == "/stream"
-        names = parse_qs(url.query).get("streams", [""])[0] if combined else url.path[4:]
+        query = parse_qs(url.query)
+        names = query.get("streams", [""])[0] if combined else url.path[4:]
         rate = RequestRate(self._max_requests)
-        client = _Client(ws, self._server.connections_total, combined, rate=rate)
+        if isinstance(ws, RatedConnection):
+            ws.rate = rate
+        micro = query.get("timeUnit", [""])[0].upper() == "MICROSECOND"
+        client = _Client(ws, self._server.connections_total, combined, rate=rate, micro=micro)
         for name in filter(None, names.split("/")):
             if valid_stream_name(name, STREAM_KINDS):
                 client.streams[name] = self._resolve(name)
@@ -196,7 +252,7 @@ class BinanceSimulator(SimulatedVenue):
         self._update_streaming()
         try:
             async for raw in ws:
-                if client.rate.exceeded():
+                if not isinstance(ws, RatedConnection) and client.rate.exceeded():
                     await ws.close(1008, "Too many requests")
                     return
                 await self._server.wait_unstalled()
@@ -258,19 +314,27 @@ class BinanceSimulator(SimulatedVenue):
         self._event_ms = self._now_ms()
         self._cache.clear()
         for client in list(self._clients.values()):
-            plan = client.plan()
+            plan = [s for s in client.plan() if not self._silent(s)]
             if not plan:
                 continue
-            await self._send(client.ws, [self._message(s, client.combined) for s in plan])
+            messages = [self._message(s, client.combined, client.micro) for s in plan]
+            await self._send(client.ws, messages)
 
-    def _message(self, stream: _Stream, combined: bool) -> bytes:
-        payload = self._cache.get(stream.name)
+    def _silent(self, stream: _Stream) -> bool:
+        """A quiet symbol's trade streams send nothing (no trade happened)."""
+        return stream.listing in self._quiet and stream.kind in ("trade", "aggTrade")
+
+    def _message(self, stream: _Stream, combined: bool, micro: bool = False) -> bytes:
+        key = stream.name + ("/us" if micro else "")
+        payload = self._cache.get(key)
         if payload is None:
-            payload = self._cache[stream.name] = self._event(stream)
+            payload = self._cache[key] = self._event(stream, micro)
         return stream.prefix + payload + b"}" if combined else payload
 
-    def _event(self, stream: _Stream) -> bytes:
-        board, i, now = self.board, stream.listing, self._event_ms
+    def _event(self, stream: _Stream, micro: bool = False) -> bytes:
+        # Microsecond times: the ms clock plus a sub-ms part, so a reader must divide.
+        board, i = self.board, stream.listing
+        now = self._event_ms * 1000 + 417 if micro else self._event_ms
         x: Listing = board.listings[i]
         sym, price, qty, tid = (
             x.exchange_id,

@@ -46,8 +46,10 @@ class LoopbackServer:
         process_request: PathCheck | None = None,
         max_size: int = 2**20,
         max_connection_age_s: float | None = None,
+        create_connection: type[ServerConnection] | None = None,
     ) -> None:
         self._handler = handler
+        self._create_connection = create_connection
         self._host = host
         self._port = port
         self._ping_interval = ping_interval
@@ -89,6 +91,7 @@ class LoopbackServer:
             process_request=self._process_request,
             compression=None,
             max_size=self._max_size,
+            create_connection=self._create_connection,
         )
 
     async def stop(self) -> None:
@@ -119,9 +122,20 @@ class LoopbackServer:
 
     def _expire(self, connection: ServerConnection) -> None:
         """Close a connection that reached the venue's maximum age (Binance: 24 hours)."""
-        task = asyncio.create_task(connection.close(1000, "connection reached its maximum age"))
+        self._close(connection, "connection reached its maximum age")
+
+    def _close(self, connection: ServerConnection, reason: str) -> None:
+        task = asyncio.create_task(connection.close(1000, reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    def close_later(self, connection: ServerConnection, delay_s: float, reason: str) -> None:
+        """Close `connection` cleanly (1000) after `delay_s` seconds."""
+        asyncio.get_running_loop().call_later(delay_s, self._close, connection, reason)
+
+    def send_to(self, connection: ServerConnection, data: str | bytes) -> None:
+        """Send one text frame to one client without waiting."""
+        broadcast((connection,), data, text=True)
 
     # Fault injection -------------------------------------------------------------------
 

@@ -67,6 +67,7 @@ class SimulatedVenue:
         market: SharedMarket | None = None,
         noise_bp: float = 0.0,
         max_connection_age_s: float | None = None,
+        create_connection: type[ServerConnection] | None = None,
     ) -> None:
         if tick_interval_ms < 0:
             raise SimulatorError("tick_interval_ms must be >= 0 (0: as fast as clients read)")
@@ -89,6 +90,7 @@ class SimulatedVenue:
             ping_timeout=ping_timeout,
             process_request=self._check_path,
             max_connection_age_s=max_connection_age_s,
+            create_connection=create_connection,
         )
         self._streaming = asyncio.Event()  # set while some client wants market data
         self._tasks: list[asyncio.Task[None]] = []

@@ -232,7 +232,9 @@ async def test_many_symbols_are_subscribed_in_paced_chunks() -> None:
         await feed.stop()
     log = simulator.subscribe_log
     assert [len(r.params) for r in log] == [200, 200, 50]
-    assert min(b.at - a.at for a, b in itertools.pairwise(log)) >= 0.2  # 5 messages/s at most
+    times = [r.at for r in log]
+    busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+    assert busiest <= 4  # Binance allows 5 messages/s; one slot stays free for a pong
 
 
 # The simulator speaks Binance to any client ------------------------------------------------
