@@ -14,13 +14,16 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, Any, TextIO
 
 import polars as pl
 
 from monitor import metrics
+from monitor import status as status_view
 from monitor.alerts.channels import subscription_sinks, subscriptions_ledger
 from monitor.alerts.console import ConsoleSink
 from monitor.alerts.interface import AlertSink
@@ -111,6 +114,7 @@ class Pipeline:
     ledger: Ledger | None = None  # opened for the run: alerts recorded, dead letters kept
     executor: Executor | None = None  # [execution] paper | live: its own task beside detection
     console: Palette | None = None  # a person at a terminal: readable alerts, coloured status
+    role: str = "run"  # run | ingest | detect | demo: what /status reports
 
     def health(self) -> dict[str, Any]:
         """/healthz: ok while every feed is subscribed (or there are none); `degraded`
@@ -130,17 +134,52 @@ class Pipeline:
             out["prices"] = self.watch.snapshot([f.status for f in self.feeds])
         return out
 
+    def status(self) -> dict[str, Any]:
+        """/status (monitor.status): what `harvest-monitor status` prints. Runs on the
+        event loop (between ticks): it reads the book and the ledger."""
+        s, c = self.settings, self.counters
+        out = status_view.process_view(self.role, c.started_wall, c.started)
+        prices = self.watch.snapshot([f.status for f in self.feeds]) if self.watch else {}
+        out |= {
+            "bus": self.bus.description,
+            "venues": prices.get("venues", {}),
+            "assets_without_fresh_venue": prices.get("assets_without_fresh_venue", []),
+            "ticks": {"in": c.ticks_in, "detected": c.ticks_detected},
+            "consumer_lag": status_view.consumer_lag(s.kafka.group_id)
+            if self.detector is not None
+            else None,
+            "alerts": c.alerts,
+            "last_alerts": status_view.alerts_view(c.recent),
+            "held": status_view.held_view(self.held()),
+            "problems": self.problems(),
+        }
+        if self.detector is not None:
+            out |= status_view.book_view(self.detector, int(time.time() * 1000))
+        halted = self.executor.desk.guard.kill_switch() if self.executor is not None else ""
+        sold = None
+        if self.executor is not None and self.ledger is not None:
+            day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            sold = self.ledger.intents.sell_notional_since(day)
+        out["execution"] = status_view.execution_view(s.execution, halted, sold)
+        return out
+
+    def held(self) -> list[tuple[str, str]]:
+        """(account/wallet/asset, why) of the groups whose alerts are held back (none are
+        held by this version: the hook /status and the status line read)."""
+        return []
+
     def problems(self) -> list[str]:
         """What is wrong now, in words (the status line's `attention:` part)."""
         halted = self.executor.desk.guard.kill_switch() if self.executor is not None else ""
-        return troubles(self.watch, kill_switch=halted)
+        held = [f"{group} ({why})" for group, why in self.held()]
+        return troubles(self.watch, kill_switch=halted, held=held)
 
     async def run(self, until: Callable[[], Awaitable[None]]) -> None:
         """Run the stages until `until()` returns, then stop everything in order."""
         s = self.settings
         await self.bus.ensure_topics([s.kafka.ticks_topic, s.kafka.alerts_topic])
         server = (
-            metrics.MetricsServer(s.metrics.host, s.metrics.port, self.health)
+            metrics.MetricsServer(s.metrics.host, s.metrics.port, self.health, self.status)
             if s.metrics.port
             else None
         )
@@ -239,11 +278,13 @@ def make_pipeline(
     stdout: IO[bytes] | None = None,
     ledger: Ledger | None = None,
     console: Palette | None = None,
+    role: str | None = None,
 ) -> Pipeline:
     """Build (without starting) the pipeline for `run`, `ingest`, `detect` or `demo`.
 
     `feed_urls` (venue -> URL) points feeds elsewhere than `[[feeds]] url` (the demo's
-    simulated venues); `console` prints alerts as readable lines (see `build_sinks`).
+    simulated venues); `console` prints alerts as readable lines (see `build_sinks`);
+    `role` is what /status reports (default: run, ingest or detect by the halves run).
     """
     bus = make_bus(settings.kafka.bus_config())
     assets = lots["asset"].unique().to_list()
@@ -279,6 +320,7 @@ def make_pipeline(
         ledger=ledger,
         executor=execution[0] if execution is not None else None,
         console=console,
+        role=role or ("run" if ingest and detect else "ingest" if ingest else "detect"),
     )
 
 

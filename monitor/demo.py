@@ -69,7 +69,7 @@ async def run_demo(
         try:
             ledger, lots = open_ledger_lots(settings, settings.portfolio.path, path=path)
             pipeline = make_pipeline(
-                settings, lots, feed_urls=venues.urls, ledger=ledger, console=console
+                settings, lots, feed_urls=venues.urls, ledger=ledger, console=console, role="demo"
             )
             await pipeline.run(until)
         finally:

@@ -1,4 +1,4 @@
-"""Detection and alert metrics, and the HTTP server for /metrics and /healthz.
+"""Detection and alert metrics, and the HTTP server for /metrics, /healthz and /status.
 
 Transport metrics (feeds, bus) live in `streams.metrics`; everything is registered on
 prometheus-client's default registry and served together. docs/metrics.md lists them.
@@ -6,6 +6,7 @@ prometheus-client's default registry and served together. docs/metrics.md lists 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -24,6 +25,8 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+
+from monitor.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +92,27 @@ def _version() -> str:
 BUILD_INFO.info({"version": _version()})
 
 
-class MetricsServer:
-    """Serves /metrics (Prometheus text) and /healthz (JSON) on a background thread."""
+STATUS_TIMEOUT_S = 5.0  # a /status answer waits at most this long for the event loop
 
-    def __init__(self, host: str, port: int, health: Callable[[], dict[str, Any]]) -> None:
+
+class MetricsServer:
+    """Serves /metrics (Prometheus text), /healthz and /status (JSON) on a background thread.
+
+    `status` (monitor.status) reads the book, so it runs on the event loop that started
+    the server, between ticks; /healthz and /metrics answer from the thread.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        health: Callable[[], dict[str, Any]],
+        status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self._host = host
         self._port = port
         self._health = health
+        self._status = status
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -105,6 +122,25 @@ class MetricsServer:
 
     async def start(self) -> None:
         health = self._health
+        status_of = self._status
+        loop = asyncio.get_running_loop()
+
+        async def on_loop() -> dict[str, Any]:
+            assert status_of is not None
+            return status_of()
+
+        def status_body() -> tuple[int, bytes]:
+            if status_of is None:
+                return 404, b'{"error": "no /status in this process"}'
+            try:
+                body = asyncio.run_coroutine_threadsafe(on_loop(), loop).result(STATUS_TIMEOUT_S)
+            except Exception as exc:  # a busy or stopping loop: say so, never hang the client
+                return 503, json.dumps({"error": f"status unavailable: {exc!r}"}).encode()
+            return 200, json.dumps(body, default=str).encode()
+
+        def status_reply() -> tuple[int, str, bytes]:
+            code, body = status_body()
+            return code, "application/json", body
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -115,8 +151,10 @@ class MetricsServer:
                     status = health()
                     code = 200 if status.get("ok") else 503
                     self._send(code, "application/json", json.dumps(status).encode())
+                elif path == "/status":
+                    self._send(*status_reply())
                 else:
-                    self._send(404, "text/plain", b"not found: try /metrics or /healthz\n")
+                    self._send(404, "text/plain", b"not found: try /metrics, /healthz or /status\n")
 
             def _send(self, code: int, ctype: str, body: bytes) -> None:
                 self.send_response(code)
@@ -128,7 +166,13 @@ class MetricsServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return  # scrapes every few seconds would flood the log
 
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        except OSError as exc:  # most often: another process (a second monitor) has the port
+            raise ConfigError(
+                f"cannot serve /metrics on {self._host}:{self._port}: {exc.strerror or exc}; "
+                "set [metrics] port (demo: --metrics-port; 0 = off)"
+            ) from exc
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics", daemon=True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -27,13 +28,19 @@ log = logging.getLogger(__name__)
 STATUS_EVERY_S = 5.0
 
 
-async def emit(sinks: Sequence[AlertSink], alerts: Sequence[Alert], recv_ns: int) -> int:
+async def emit(
+    sinks: Sequence[AlertSink],
+    alerts: Sequence[Alert],
+    recv_ns: int,
+    recent: deque[Alert] | None = None,
+) -> int:
     """Send alerts to every sink; one failing sink is counted and logged, others go on.
 
     The ledger's recorder (first in `sinks` when there is a ledger, see build_sinks) is a
     gate: the sinks after it get only the alerts it had not recorded before, so an alert
     detected again from re-processed ticks goes to no one twice. If recording fails, the
-    whole batch goes on (a possible repeat beats a loss). Returns how many alerts went on.
+    whole batch goes on (a possible repeat beats a loss). Returns how many alerts went on;
+    they are also appended to `recent` (the last alerts /status shows).
     """
     if not alerts:
         return 0
@@ -50,19 +57,26 @@ async def emit(sinks: Sequence[AlertSink], alerts: Sequence[Alert], recv_ns: int
             metrics.SINK_ERRORS.labels(sink.name).inc(len(batch))
             log.error("alert sink failed: %s", exc, extra={"sink": sink.name})
     latency = max(0.0, (time.time_ns() - recv_ns) / 1e9)
-    for _ in batch:
+    for alert, _ in batch:
         metrics.TICK_TO_ALERT.observe(latency)
+        if recent is not None:
+            recent.append(alert)
     return len(batch)
+
+
+RECENT_ALERTS = 10  # the last alerts /status shows
 
 
 @dataclass
 class Counters:
-    """What the status line shows."""
+    """What the status line and /status show."""
 
     ticks_in: int = 0
     ticks_detected: int = 0
     alerts: int = 0
     started: float = field(default_factory=time.monotonic)
+    started_wall: float = field(default_factory=time.time)
+    recent: deque[Alert] = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
 
 
 async def ingest_stage(feed: Feed, producer: Producer, topic: str, counters: Counters) -> None:
@@ -106,7 +120,7 @@ async def detect_stage(
                 by_venue[tick.venue] = by_venue.get(tick.venue, 0) + 1
                 alerts = detector.on_tick(tick)
                 if alerts:
-                    counters.alerts += await emit(sinks, alerts, tick.recv_ns)
+                    counters.alerts += await emit(sinks, alerts, tick.recv_ns, counters.recent)
         finally:
             for venue, count in by_venue.items():
                 metrics.TICKS_PROCESSED.labels(venue).inc(count)

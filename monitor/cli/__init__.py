@@ -32,4 +32,5 @@ from monitor.cli import execute as _execute  # noqa: E402,F401
 from monitor.cli import lots as _lots  # noqa: E402,F401
 from monitor.cli import pipeline as _pipeline  # noqa: E402,F401
 from monitor.cli import report as _report  # noqa: E402,F401
+from monitor.cli import status as _status  # noqa: E402,F401
 from monitor.cli import tax as _tax  # noqa: E402,F401
