@@ -1,21 +1,29 @@
 """Coinbase Advanced Trade market data (`ticker` or `ticker_batch`, plus `heartbeats`).
 
 Endpoint `wss://advanced-trade-ws.coinbase.com`; the subscriptions must be sent within
-a few seconds of connecting: `{"type": "subscribe", "product_ids": [...], "channel":
+5 seconds of connecting: `{"type": "subscribe", "product_ids": [...], "channel":
 "ticker"}` and `{"type": "subscribe", "channel": "heartbeats"}` (a message a second keeps
-quiet connections open and feeds the silence watchdog). The venue acknowledges on the
-`subscriptions` channel. Every message carries `sequence_num`, one more per message on
-a connection: a jump is a gap (counted, with the messages missed); an older number is a
-replay and is dropped (`stale_sequence`). Errors arrive as `{"type": "error", "message":
-...}`. Prices are strings; the tick time is the message `timestamp` (RFC 3339, ns).
+quiet connections open and feeds the silence watchdog). The venue answers each subscribe
+with a `subscriptions` message listing the full current set, channel to product ids
+(`{"subscriptions": {"ticker": ["BTC-USD"]}}` inside `events`); the feed is subscribed
+once that set covers its products, or at the first data message of its channel, whichever
+comes first: no particular key (such as `heartbeats`) is required. Every message carries
+`sequence_num`; whether it counts per connection or per channel is not documented, so
+the feed follows per connection and switches to per channel when the numbers show it (a
+number going back that continues its channel's own count). A jump is a gap (counted, with
+the messages missed); no message is ever dropped for its sequence number. Coinbase
+sometimes sends a ticker whose fields are all empty strings: skipped and counted as
+`empty_ticker`, not as malformed. Errors arrive as `{"type": "error", "message": ...}`.
+Prices are strings; the tick time is the message `timestamp` (RFC 3339, ns).
 Coinbase serves `-USDC` products from the `-USD` book on public channels, so a `BTC-USD`
 ticker received for a configured `BTC/USDC` is passed on as `BTC/USD` (what it is).
 Sources: /work/shared/reference/exchange-feeds.md; docs.cdp.coinbase.com Advanced Trade
-WebSocket channels.
+WebSocket overview and channels; ccxt `pro/coinbase.py`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from typing import Final
@@ -31,6 +39,8 @@ from streams.feeds.symbols import Market, market_table
 from streams.ticks import Tick, parse_ts
 
 __all__ = ["CHANNELS", "DEFAULT_URL", "CoinbaseFeed", "CoinbaseProtocol", "products"]
+
+log = logging.getLogger(__name__)
 
 VENUE: Final = "coinbase"
 DEFAULT_URL: Final = "wss://advanced-trade-ws.coinbase.com"
@@ -64,7 +74,14 @@ class _Ticker(msgspec.Struct):
 class _Event(msgspec.Struct):
     type: str = ""
     tickers: list[_Ticker] | None = None
-    subscriptions: dict[str, list[str]] | None = None
+    subscriptions: dict[str, list[str] | None] | None = None
+
+
+class _LegacyChannel(msgspec.Struct):
+    """`{"name": "ticker", "product_ids": [...]}` of the Exchange API's subscriptions shape."""
+
+    name: str = ""
+    product_ids: list[str] = []
 
 
 class _Message(msgspec.Struct):
@@ -72,8 +89,9 @@ class _Message(msgspec.Struct):
     timestamp: str = ""
     sequence_num: int = -1
     events: list[_Event] = []
-    type: str = ""  # "error" on error messages
+    type: str = ""  # "error" on error messages; "subscriptions" in the legacy shape
     message: str = ""
+    channels: list[_LegacyChannel | str] | None = None  # the legacy subscriptions shape
 
 
 _decoder = msgspec.json.Decoder(_Message)
@@ -107,7 +125,10 @@ class CoinbaseSession:
         self._protocol = protocol
         self._link = link
         self._products = protocol.products
-        self._next_seq: int | None = None
+        self._last_seq: int | None = None  # per connection
+        self._channel_seq: dict[str, int] = {}  # per channel
+        self._per_channel = False  # the numbers showed a per-channel count
+        self._subscribed = False
 
     async def subscribe(self, ws: FeedConnection) -> None:
         ids = list(self._protocol.configured)
@@ -126,14 +147,16 @@ class CoinbaseSession:
             return "bad_field" if raw.lstrip()[:1] == b"{" else "unknown_shape"
         except msgspec.DecodeError:
             return "malformed_json"
-        if message.sequence_num >= 0 and not self._in_sequence(message.sequence_num):
-            return "stale_sequence"
         channel = message.channel
+        if message.sequence_num >= 0:
+            self._sequence(channel, message.sequence_num)
         if channel in CHANNELS:
+            if channel == self._protocol.channel and not self._subscribed:
+                self._mark_subscribed()  # data flows: the subscription is live
             return self._tickers(message, raw, recv_ns)
         if channel == "heartbeats":
             return None
-        if channel == "subscriptions":
+        if channel == "subscriptions" or message.type == "subscriptions":
             self._on_subscriptions(message)
             return None
         if message.type == "error":
@@ -141,16 +164,23 @@ class CoinbaseSession:
             return "error_reply"
         return "unknown_shape"
 
-    def _in_sequence(self, seq: int) -> bool:
-        """Check `seq` against the last one; count a gap; False for a replayed number."""
-        expected = self._next_seq
-        if expected is not None:
-            if seq < expected:
-                return False
-            if seq > expected:
-                self._link.gap(seq - expected)
-        self._next_seq = seq + 1
-        return True
+    def _sequence(self, channel: str, seq: int) -> None:
+        """Follow `seq` (per connection, or per channel once the numbers show that) and count
+        a jump as a gap. Never a reason to drop: the scope is not documented."""
+        own = self._channel_seq.get(channel)
+        if not self._per_channel:
+            last = self._last_seq
+            if last is not None and seq <= last and (own is None or seq == own + 1):
+                self._per_channel = True
+                log.info(
+                    "coinbase numbers messages per channel on this connection",
+                    extra={"venue": VENUE, "channel": channel, "sequence_num": seq},
+                )
+        last = own if self._per_channel else self._last_seq
+        if last is not None and seq > last + 1:
+            self._link.gap(seq - last - 1)
+        self._last_seq = seq
+        self._channel_seq[channel] = seq
 
     def _tickers(self, message: _Message, raw: bytes, recv_ns: int) -> list[Tick] | str:
         try:
@@ -159,17 +189,21 @@ class CoinbaseSession:
             return "bad_field"
         ticks: list[Tick] = []
         problems: list[str] = []
+        empty = 0
         for event in message.events:
             for ticker in event.tickers or ():
                 if not ticker.product_id and not ticker.price:
-                    continue  # Coinbase sometimes sends an all-empty ticker: nothing to tell
+                    empty += 1  # Coinbase sometimes sends an all-empty ticker: nothing to tell
+                    continue
                 out = self._tick(ticker, ts_ms, recv_ns)
                 if isinstance(out, str):
                     problems.append(out)
                 else:
                     ticks.append(out)
         if not ticks:
-            return problems[0] if problems else "unknown_shape"
+            if problems:
+                return problems[0]
+            return "empty_ticker" if empty else "unknown_shape"
         for reason in problems:
             self._link.drop(reason, raw)
         return ticks
@@ -190,14 +224,21 @@ class CoinbaseSession:
         return Tick(VENUE, m.symbol, m.base, m.quote, price, ts_ms, recv_ns, bid, ask)
 
     def _on_subscriptions(self, message: _Message) -> None:
-        active: dict[str, list[str]] = {}
+        """The venue's current subscription set; subscribed once it covers every product."""
+        listed: set[str] = set()
         for event in message.events:
-            active.update(event.subscriptions or {})
-        listed = set(active.get(self._protocol.channel, ()))
+            listed.update((event.subscriptions or {}).get(self._protocol.channel) or ())
+        for entry in message.channels or ():
+            if isinstance(entry, _LegacyChannel) and entry.name == self._protocol.channel:
+                listed.update(entry.product_ids)
         wanted = self._protocol.configured
         covered = all(
             ident in listed or (f"{m.base}-USD" in listed and m.quote == "USDC")
             for ident, m in wanted.items()
         )
-        if covered and "heartbeats" in active:
-            self._link.subscribed()
+        if covered:
+            self._mark_subscribed()
+
+    def _mark_subscribed(self) -> None:
+        self._subscribed = True
+        self._link.subscribed()

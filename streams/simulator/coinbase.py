@@ -5,9 +5,15 @@ send `{"type": "subscribe", "product_ids": [...], "channel": ...}` within
 `subscribe_timeout_s` of connecting or is closed; channels `ticker` (a snapshot, then an
 update per product per step), `ticker_batch` (every `batch_interval_s`, without best
 bid/ask) and `heartbeats` (every `heartbeat_interval_s`, `heartbeat_counter` counting
-up); acknowledgements on the `subscriptions` channel; errors as `{"type": "error",
-"message": ...}`. Every message carries `sequence_num`, per connection, one more each
-message, unless `skip_sequence()` is injecting a gap. Faults: those of `SimulatedVenue`.
+up); acknowledgements on the `subscriptions` channel in the documented shape, one per
+subscribe, listing the full current set, channel to product ids (`{"subscriptions":
+{"ticker": ["BTC-USD"]}}`; the heartbeats channel, which has no products, is not listed;
+`ack_subscriptions=False` sends no acknowledgement at all); errors as `{"type": "error",
+"message": ...}`. Every `empty_ticker_every` steps a subscriber also gets a ticker whose
+fields are all empty strings, a shape Coinbase really sends (ccxt `handle_tickers`).
+Every message carries `sequence_num`, one more each message, counted per connection or,
+with `sequence_scope="channel"`, per channel (Coinbase does not document which), unless
+`skip_sequence()` is injecting a gap. Faults: those of `SimulatedVenue`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import msgspec
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from streams.errors import SimulatorError
 from streams.simulator.venue import SimulatedVenue
 
 __all__ = ["CHANNELS", "CoinbaseSimulator"]
@@ -31,6 +38,27 @@ log = logging.getLogger(__name__)
 
 CHANNELS = ("ticker", "ticker_batch", "heartbeats")
 _encode = msgspec.json.Encoder().encode
+# An all-empty ticker as Coinbase sends it now and then (ccxt pro/coinbase.py handle_tickers).
+_EMPTY_TICKER = _encode(
+    [
+        {
+            "type": "snapshot",
+            "tickers": [
+                {
+                    "type": "ticker",
+                    "product_id": "",
+                    "price": "",
+                    "volume_24_h": "",
+                    "low_24_h": "",
+                    "high_24_h": "",
+                    "low_52_w": "",
+                    "high_52_w": "",
+                    "price_percent_chg_24_h": "",
+                }
+            ],
+        }
+    ]
+)
 
 
 def rfc3339_ns(ms: int) -> str:
@@ -43,7 +71,8 @@ def rfc3339_ns(ms: int) -> str:
 class _Client:
     ws: ServerConnection
     serial: int
-    sequence: int = 0
+    per_channel: bool = False  # sequence numbers counted per channel, not per connection
+    sequence: dict[str, int] = field(default_factory=dict)  # scope ("" or channel) -> next
     skip: int = 0  # extra sequence numbers to skip on the next message
     heartbeats: bool = False
     heartbeat_counter: int = 0
@@ -51,10 +80,10 @@ class _Client:
 
     def envelope(self, channel: str, timestamp: str, events: bytes) -> bytes:
         """The common wrapper, with this connection's next sequence number."""
-        self.sequence += self.skip
+        scope = channel if self.per_channel else ""
+        seq = self.sequence.get(scope, 0) + self.skip
         self.skip = 0
-        seq = self.sequence
-        self.sequence += 1
+        self.sequence[scope] = seq + 1
         head = f'{{"channel":"{channel}","client_id":"","timestamp":"{timestamp}","sequence_num":'
         return head.encode() + str(seq).encode() + b',"events":' + events + b"}"
 
@@ -75,6 +104,9 @@ class CoinbaseSimulator(SimulatedVenue):
         subscribe_timeout_s: float = 5.0,
         heartbeat_interval_s: float = 1.0,
         batch_interval_s: float = 5.0,
+        sequence_scope: str = "connection",
+        ack_subscriptions: bool = True,
+        empty_ticker_every: int = 97,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -84,6 +116,12 @@ class CoinbaseSimulator(SimulatedVenue):
         self._subscribe_timeout_s = subscribe_timeout_s
         self._heartbeat_s = heartbeat_interval_s
         self._batch_every = max(1, round(batch_interval_s / max(self._interval_s, 1e-3)))
+        if sequence_scope not in ("connection", "channel"):
+            raise SimulatorError("sequence_scope must be 'connection' or 'channel'")
+        self._per_channel = sequence_scope == "channel"
+        self._ack = ack_subscriptions
+        self._empty_every = empty_ticker_every
+        self.empty_tickers_sent = 0
         self._clients: dict[ServerConnection, _Client] = {}
         self.subscribe_log: list[tuple[int, str, tuple[str, ...]]] = []  # (conn, channel, ids)
 
@@ -101,7 +139,7 @@ class CoinbaseSimulator(SimulatedVenue):
     # Connections and requests ------------------------------------------------------------
 
     async def _serve_client(self, ws: ServerConnection) -> None:
-        client = _Client(ws, self._server.connections_total)
+        client = _Client(ws, self._server.connections_total, per_channel=self._per_channel)
         self._clients[ws] = client
         try:
             try:
@@ -136,11 +174,10 @@ class CoinbaseSimulator(SimulatedVenue):
         else:
             client.products[channel].difference_update(ids)
         self._update_streaming()
-        active = {c: sorted(p) for c, p in client.products.items() if p and c != "heartbeats"}
-        if client.heartbeats:
-            active["heartbeats"] = ["heartbeats"]
-        events = _encode([{"subscriptions": active}])
-        await client.ws.send(client.envelope("subscriptions", now, events), text=True)
+        if self._ack:
+            active = {c: sorted(p) for c, p in client.products.items() if p}
+            events = _encode([{"subscriptions": active}])
+            await client.ws.send(client.envelope("subscriptions", now, events), text=True)
         if new and channel == "ticker":
             tickers = [self._ticker(self._by_product[p], book=True) for p in new]
             events = b'[{"type":"snapshot","tickers":[' + b",".join(tickers) + b"]}]"
@@ -208,6 +245,11 @@ class CoinbaseSimulator(SimulatedVenue):
                     ticker = self._ticker(self._by_product[product], book=True)
                     events = updates[product] = b'[{"type":"update","tickers":[' + ticker + b"]}]"
                 messages.append(client.envelope("ticker", now, events))
+            if self._empty_every and self.board.steps % self._empty_every == 0:
+                for channel in ("ticker", "ticker_batch"):
+                    if client.products[channel]:
+                        messages.append(client.envelope(channel, now, _EMPTY_TICKER))
+                        self.empty_tickers_sent += 1
             if batch and client.products["ticker_batch"]:
                 ids = sorted(client.products["ticker_batch"])
                 tickers = b",".join(self._ticker(self._by_product[p], book=False) for p in ids)
