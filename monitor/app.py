@@ -29,6 +29,7 @@ from monitor.alerts.console import ConsoleSink
 from monitor.alerts.interface import AlertSink
 from monitor.alerts.jsonl import JsonLinesSink
 from monitor.alerts.kafka import BusSink
+from monitor.alerts.recording import RecordingSink
 from monitor.alerts.schema import encode_alert
 from monitor.alerts.store import AlertStore
 from monitor.detect import Detector, build_detector
@@ -43,6 +44,7 @@ from monitor.stages import (
     detect_stage,
     emit,
     ingest_stage,
+    save_state,
     status_stage,
     troubles,
     watch_stage,
@@ -200,6 +202,8 @@ class Pipeline:
                 if self.ledger is not None:  # before the sinks, closed after them
                     await self.ledger.start()
                     stack.push_async_callback(self.ledger.stop)
+                    await self._restore_state(self.ledger, self.detector)
+                    stack.push_async_callback(self._save_state, self.detector)
                 for sink in self.sinks:
                     await sink.start()
                     stack.push_async_callback(sink.stop)
@@ -210,6 +214,17 @@ class Pipeline:
                 await feed.start()
                 stack.push_async_callback(feed.stop)
             await self._supervise(until, producer, consumer)
+
+    @staticmethod
+    async def _restore_state(ledger: Ledger, detector: Detector) -> None:
+        """Each open lot's alert state as the ledger kept it, before the first tick."""
+        state = await asyncio.to_thread(ledger.alerts.lot_state)
+        restored = detector.restore_state(state)
+        log.info("lot alert state restored", extra={"lots": restored})
+
+    async def _save_state(self, detector: Detector) -> None:
+        """At stop: the lot alert state that changed since the last write."""
+        save_state(self.sinks, detector)
 
     async def _supervise(
         self,
@@ -334,10 +349,19 @@ async def replay(
 ) -> Detector:
     """Event-time replay: every tick through the Detector in file order, no wall clock.
 
-    With an open `ledger` and `[execution] mode = "paper"`, each alert is executed before
-    the next tick (inline), so a paper replay is as deterministic as its alerts.
+    With an open `ledger` the replay goes on from the ledger's state, as the daemon does
+    after a restart: each lot's alert state is restored first, each alert is recorded with
+    the lot state it changed (an alert the ledger already has goes to no sink again), and
+    the rest of the state is written at the end; so replaying a file in two parts on one
+    ledger gives the alerts of one replay of the whole. With `[execution] mode = "paper"`
+    each alert is also executed before the next tick (inline), so a paper replay is as
+    deterministic as its alerts.
     """
     detector = build_detector(settings, lots, event_time=True)
+    recorder = None
+    if ledger is not None:
+        recorder = RecordingSink(ledger.alerts)
+        detector.restore_state(ledger.alerts.lot_state())
     execution = execution_stage(settings, ledger, detector, inline=True)
     sinks = [*sinks, execution[1]] if execution is not None else list(sinks)
     for sink in sinks:
@@ -350,8 +374,12 @@ async def replay(
             alerts = detector.on_tick(tick)
             if alerts:
                 batch = [(a, encode_alert(a)) for a in alerts]
-                for sink in sinks:
+                if recorder is not None:
+                    batch = recorder.record(batch, detector.take_state())
+                for sink in sinks if batch else ():
                     await sink.send(batch)
+        if recorder is not None:
+            save_state([recorder], detector)
     finally:
         for sink in sinks:
             await sink.stop()

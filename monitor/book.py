@@ -1,11 +1,19 @@
 """LotBook: the open tax lots (a polars frame) and a per-asset index of trigger prices.
 
-A tick at price p harvests exactly the lots whose trigger >= p. Triggers are kept sorted
-per asset, so a tick costs two binary searches plus the lots that actually fire. Each
-asset's lots sorted by trigger are split in two by `armed_end`: lots before it are armed,
-lots from it on have alerted and wait to re-arm. Both firing (trigger >= p) and
-re-arming (trigger <= p / (1 + rearm_pct)) select a contiguous run of that order, so the
-armed/disarmed state of a whole asset is one integer. Lots inside their deadline window
+A tick at price p harvests exactly the armed lots whose trigger >= p. Each asset's lots are
+kept in two runs split by `armed_end`: the armed lots sorted by trigger, then the
+disarmed ones (alerted, waiting for the price to climb back to trigger * (1 + rearm_pct))
+sorted by trigger. Firing takes the top of the armed run, re-arming the bottom of the
+disarmed run, so a tick costs two binary searches plus the lots that actually change.
+While every armed trigger is below every disarmed one (always, until a rebuild moves
+triggers) a change only moves `armed_end`; otherwise the run that grows is merged back
+into order (both halves already sorted: one linear pass).
+
+Per lot the book keeps numpy columns beside the frame: armed, last alert time (the
+cooldown) and deadline alert sent. They are the alert state the ledger keeps
+(monitor/ledger/alert_state.py): `restore` puts them back at start, `take_state` hands over
+the lots whose state changed since the last call, and an index rebuild reads them, so
+neither a restart, a daily rebuild nor a fill re-arms a lot. Lots inside their deadline window
 (about to turn long-term and lose value) have a second sorted array, searched the same way.
 Most ticks change nothing: each asset keeps the band of prices that can neither fire a
 lot (above the highest armed or deadline trigger) nor re-arm one (below the lowest
@@ -28,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from monitor.lot_columns import Code, LotColumns
+from monitor.lot_columns import B1, NEVER, Code, LotAlertState, LotColumns
 from monitor.settings import Settings, TaxSettings
 from monitor.tax.disposal import Term
 from monitor.tax.netting import value_curve
@@ -46,7 +54,6 @@ from monitor.triggers import (
 )
 
 I64 = npt.NDArray[np.int64]
-NEVER = np.iinfo(np.int64).min // 2  # "no alert yet" for the cooldown
 NO_DAY = int(np.iinfo(np.int32).max)  # a lot that never turns long-term
 EMPTY = np.empty(0, np.int64)
 Curve = tuple[F64, F64, F64]
@@ -75,9 +82,9 @@ class AssetIndex:
     unit_basis: F64  # the lot's own, or its average-cost pool's
     lt_day: I32  # first epoch day the lot is long-term (NO_DAY: never)
     account: Code  # account code of each lot (book.accounts)
-    order: I64 = field(default_factory=lambda: EMPTY)  # local positions by trigger
-    triggers: F64 = field(default_factory=lambda: np.empty(0, np.float64))  # ascending
-    armed_end: int = 0
+    order: I64 = field(default_factory=lambda: EMPTY)  # local positions: armed, then disarmed
+    triggers: F64 = field(default_factory=lambda: np.empty(0, np.float64))  # ascending per run
+    armed_end: int = 0  # order[:armed_end] armed, order[armed_end:] disarmed
     dl_order: I64 = field(default_factory=lambda: EMPTY)  # deadline candidates by trigger
     dl_triggers: F64 = field(default_factory=lambda: np.empty(0, np.float64))
     dl_end: int = 0
@@ -114,8 +121,11 @@ class LotBook:
         self.rules = rules if isinstance(rules, BookRules) else default_book_rules(rules)
         self.rearm_factor = 1.0 + rearm_pct
         self.cooldown_ms = int(cooldown_s * 1000)
+        self.armed: B1 = np.ones(lots.height, dtype=np.bool_)
         self.last_alert_ms: I64 = np.full(lots.height, NEVER, dtype=np.int64)
-        self.deadline_sent = np.zeros(lots.height, dtype=bool)
+        self.deadline_sent: B1 = np.zeros(lots.height, dtype=np.bool_)
+        self._unsaved: list[I64] = []  # rows whose alert state changed since take_state
+        self._unsaved_count = 0
         self.rebuilds = 0
         self.columns = LotColumns.of(lots)
         self.accounts: list[str] = self.columns.account.names  # sorted: index = account code
@@ -245,12 +255,14 @@ class LotBook:
         return out
 
     def _rebuild(self, idx: AssetIndex, day: int) -> None:
-        """Recompute every trigger as of `day` and re-arm all lots (cooldown still applies)."""
+        """Recompute every trigger as of `day`; each lot keeps its arm state and cooldown."""
         rules = self.rules.on(day)
         trig = self._triggers(idx, day, rules, deadline=False)
-        idx.order = np.argsort(trig, kind="stable").astype(np.int64)
+        by = np.argsort(trig, kind="stable").astype(np.int64)
+        armed = self.armed[idx.rows[by]]
+        idx.order = np.concatenate([by[armed], by[~armed]])
         idx.triggers = trig[idx.order]
-        idx.armed_end = len(idx.order)
+        idx.armed_end = int(armed.sum())
         horizon = self.rules.deadline_days
         upcoming = idx.lt_day[idx.lt_day > day]
         changes = [int(upcoming.min())] if upcoming.size else []
@@ -309,16 +321,15 @@ class LotBook:
         rearm_price = price / self.rearm_factor
         if price > idx.fire_above and rearm_price < idx.rearm_from:
             return None  # inside the quiet band: nothing fires or re-arms
-        triggers = idx.triggers
-        rearm_to = int(triggers.searchsorted(rearm_price, side="right"))
-        if rearm_to > idx.armed_end:
-            idx.armed_end = rearm_to
-        fire_from = int(triggers.searchsorted(price, side="left"))
+        end = idx.armed_end
+        rearm_to = end + int(idx.triggers[end:].searchsorted(rearm_price, side="right"))
+        if rearm_to > end:
+            self._rearm(idx, rearm_to)
+        fire_from = int(idx.triggers[: idx.armed_end].searchsorted(price, side="left"))
         fired, suppressed = EMPTY, 0
         if fire_from < idx.armed_end:
-            local = idx.order[fire_from : idx.armed_end]
-            idx.armed_end = fire_from
-            rows = idx.rows[local]
+            rows = idx.rows[idx.order[fire_from : idx.armed_end]]
+            self._disarm(idx, fire_from)
             due = self.last_alert_ms[rows] + self.cooldown_ms <= ts_ms
             fired = np.sort(rows[due])
             self.last_alert_ms[fired] = ts_ms
@@ -328,6 +339,26 @@ class LotBook:
         if fired.size == 0 and suppressed == 0 and deadline.size == 0:
             return None
         return Crossing(asset, fired, suppressed, deadline)
+
+    def _rearm(self, idx: AssetIndex, to: int) -> None:
+        """The disarmed lots at order[armed_end:to] re-arm (the price climbed back)."""
+        end = idx.armed_end
+        rows = idx.rows[idx.order[end:to]]
+        self.armed[rows] = True
+        self.unsaved(rows)
+        if end and not idx.triggers[end - 1] <= idx.triggers[end]:
+            _merge(idx, 0, to)  # a rebuild left armed triggers above disarmed ones
+        idx.armed_end = to
+
+    def _disarm(self, idx: AssetIndex, start: int) -> None:
+        """The armed lots at order[start:armed_end] disarm (they crossed)."""
+        end = idx.armed_end
+        rows = idx.rows[idx.order[start:end]]
+        self.armed[rows] = False
+        self.unsaved(rows)
+        if end < len(idx.order) and not idx.triggers[end - 1] <= idx.triggers[end]:
+            _merge(idx, start, len(idx.order))
+        idx.armed_end = start
 
     def _deadline_crossings(self, idx: AssetIndex, price: float, fired: I64) -> I64:
         if idx.dl_end == 0:
@@ -339,10 +370,94 @@ class LotBook:
         idx.dl_end = start
         rows = rows[~self.deadline_sent[rows] & ~np.isin(rows, fired)]
         self.deadline_sent[rows] = True
+        self.unsaved(rows)
         return np.sort(rows)
 
+    def take_state(self) -> LotAlertState:
+        """The alert state of every lot whose state changed since the last call (for the
+        ledger, written with the alerts it goes with); forgets them as changed."""
+        if not self._unsaved:
+            return LotAlertState.empty()
+        rows = np.unique(np.concatenate(self._unsaved))
+        self._unsaved, self._unsaved_count = [], 0
+        return self.state_of(rows)
+
+    def state_of(self, rows: I64) -> LotAlertState:
+        """The alert state of `rows` (frame rows)."""
+        index = pl.Series("row", rows, dtype=pl.Int64)
+        lot_ids = self.frame.select(pl.col("lot_id").gather(index))["lot_id"].to_list()
+        return LotAlertState(
+            lot_ids, self.armed[rows], self.last_alert_ms[rows], self.deadline_sent[rows]
+        )
+
+    def unsaved(self, rows: I64) -> None:
+        """Mark `rows` as changed (since the last `take_state`). With nobody taking the
+        state (no ledger) the marks are folded into one array, so they never outgrow
+        the book."""
+        if rows.size == 0:
+            return
+        self._unsaved.append(rows)
+        self._unsaved_count += rows.size
+        if self._unsaved_count > max(4096, self.frame.height):
+            folded = np.unique(np.concatenate(self._unsaved))
+            self._unsaved, self._unsaved_count = [folded], folded.size
+
+    def rows_of(self, lot_ids: list[str]) -> I64:
+        """Frame rows of `lot_ids` (those in the book), ascending."""
+        found = (
+            self.frame.select("lot_id")
+            .with_row_index("row")
+            .filter(pl.col("lot_id").is_in(pl.Series(lot_ids, dtype=pl.String())))
+        )
+        return found["row"].cast(pl.Int64).to_numpy()
+
+    @property
+    def has_unsaved(self) -> bool:
+        return bool(self._unsaved)
+
+    def restore(self, state: pl.DataFrame) -> int:
+        """Put back the alert state the ledger kept (columns lot_id, armed, last_alert_ms,
+        deadline_sent; lots not in the book are ignored); returns how many lots it set.
+
+        Vectorized (a join on lot_id), so a restart of a million lots stays fast. Indexes
+        already built are rebuilt on their next tick.
+        """
+        if state.height == 0 or self.frame.height == 0:
+            return 0
+        found = (
+            self.frame.select("lot_id").with_row_index("row").join(state, on="lot_id", how="inner")
+        )
+        rows = found["row"].cast(pl.Int64).to_numpy()
+        self.armed[rows] = found["armed"].cast(pl.Boolean).to_numpy()
+        self.last_alert_ms[rows] = found["last_alert_ms"].fill_null(NEVER).cast(pl.Int64).to_numpy()
+        self.deadline_sent[rows] = found["deadline_sent"].cast(pl.Boolean).to_numpy()
+        for idx in self._assets.values():
+            idx.next_change_day = -1
+        return len(rows)
+
+    def carry_state(self, old: LotBook) -> None:
+        """Each lot's alert state from `old` (a book over the lots before a fill), by
+        lot_id; lots whose state `old` had not handed over stay marked as changed."""
+        pairs = (
+            self.frame.select("lot_id")
+            .with_row_index("new")
+            .join(old.frame.select("lot_id").with_row_index("old"), on="lot_id", how="inner")
+        )
+        new = pairs["new"].cast(pl.Int64).to_numpy()
+        was = pairs["old"].cast(pl.Int64).to_numpy()
+        self.armed[new] = old.armed[was]
+        self.last_alert_ms[new] = old.last_alert_ms[was]
+        self.deadline_sent[new] = old.deadline_sent[was]
+        if old._unsaved:
+            pending = np.zeros(old.lot_count, dtype=np.bool_)
+            pending[np.concatenate(old._unsaved)] = True
+            self.unsaved(new[pending[was]])
+        for idx in self._assets.values():
+            idx.next_change_day = -1
+
     def trigger_of(self, asset: str) -> tuple[I64, F64]:
-        """Frame rows and current triggers of an asset's lots (sorted by trigger)."""
+        """Frame rows and current triggers of an asset's lots (armed, then disarmed; each
+        run sorted by trigger)."""
         idx = self._assets[asset]
         return idx.rows[idx.order], idx.triggers
 
@@ -403,6 +518,14 @@ def default_book_rules(thresholds: TriggerRules) -> BookRules:
         long_rate=exact(thresholds.long_term_rate),
     )
     return BookRules(thresholds=thresholds, tax=tax)
+
+
+def _merge(idx: AssetIndex, start: int, stop: int) -> None:
+    """Sort order[start:stop] by trigger again: two sorted runs, so one linear merge
+    (numpy's stable sort is a timsort for floats)."""
+    by = np.argsort(idx.triggers[start:stop], kind="stable")
+    idx.order[start:stop] = idx.order[start:stop][by]
+    idx.triggers[start:stop] = idx.triggers[start:stop][by]
 
 
 def _lt_days(acquired: I32, tax: TaxRules) -> I32:

@@ -17,6 +17,7 @@ from monitor.alerts.render import to_alert, wall_clock_iso
 from monitor.alerts.schema import Alert
 from monitor.book import LotBook, build_book
 from monitor.exposure import Exposure
+from monitor.lot_columns import LotAlertState
 from monitor.plan import Planner, propose
 from monitor.prices import AssetPrice, PriceBoard
 from monitor.settings import Settings
@@ -73,6 +74,15 @@ class Detector:
         """A new exposure (the book's lots changed) starts from the last prices."""
         exposure.carry_prices(self._exposure)
         self._exposure = exposure
+
+    def restore_state(self, state: pl.DataFrame) -> int:
+        """Each lot's alert state as the ledger kept it (armed, last alert, deadline sent);
+        returns how many open lots had one."""
+        return self.book.restore(state)
+
+    def take_state(self) -> LotAlertState:
+        """The alert state of lots that changed since the last call (for the ledger)."""
+        return self.book.take_state()
 
     def on_tick(self, tick: Tick) -> list[Alert]:
         """Alerts caused by one tick (usually none), after any pending ones."""

@@ -11,6 +11,9 @@ exact values from the frame for the lots an alert needs.
 - lot_id, quantity and cost basis (exact Decimal) stay in the polars frame only; the
   `LotRow`s of lots an alert used are kept (up to `ROW_CACHE` of them), so a lot that
   fires again costs a dict lookup.
+
+`LotAlertState` is the alert state of some lots in the same columnar form (armed, last
+alert, deadline sent): what the book hands the ledger and gets back at start.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ from monitor.triggers import EPOCH
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+B1 = npt.NDArray[np.bool_]
 Code = npt.NDArray[np.unsignedinteger[Any]]
 CODE_TYPES = ((pl.UInt8(), 2**8), (pl.UInt16(), 2**16), (pl.UInt32(), 2**32))
 EMPTY = np.empty(0, np.int64)
 ROW_CACHE = 100_000  # LotRows kept for lots alerts used; cleared when it would grow past this
 _MS_PER_DAY = 86_400_000
+NEVER = np.iinfo(np.int64).min // 2  # "no alert yet": last_alert_ms of a lot that never alerted
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,3 +182,20 @@ class LotColumns:
             by = np.argsort(self.acquired_day[rows], kind="stable")
             found = self._by_day[key] = (self.acquired_day[rows][by], rows[by])
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class LotAlertState:
+    """The alert state of some lots (same order in every column): what the ledger keeps."""
+
+    lot_ids: list[str]
+    armed: B1
+    last_alert_ms: I64  # NEVER: no alert yet
+    deadline_sent: B1
+
+    def __len__(self) -> int:
+        return len(self.lot_ids)
+
+    @classmethod
+    def empty(cls) -> LotAlertState:
+        return cls([], np.empty(0, np.bool_), EMPTY, np.empty(0, np.bool_))

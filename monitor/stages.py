@@ -16,6 +16,7 @@ from monitor.alerts.interface import AlertSink
 from monitor.alerts.recording import RecordingSink
 from monitor.alerts.schema import Alert, encode_alert
 from monitor.detect import Detector
+from monitor.lot_columns import LotAlertState
 from monitor.prices.health import FeedWatch
 from monitor.terminal import PLAIN, Palette
 from streams.bus.interface import Consumer, Producer
@@ -26,6 +27,7 @@ from streams.ticks import decode_tick, encode_tick, tick_key
 log = logging.getLogger(__name__)
 
 STATUS_EVERY_S = 5.0
+STATE_FLUSH_S = 1.0  # lot alert state that changed with no alert (re-arms) is written this often
 
 
 async def emit(
@@ -33,14 +35,16 @@ async def emit(
     alerts: Sequence[Alert],
     recv_ns: int,
     recent: deque[Alert] | None = None,
+    lot_state: LotAlertState | None = None,
 ) -> int:
     """Send alerts to every sink; one failing sink is counted and logged, others go on.
 
     The ledger's recorder (first in `sinks` when there is a ledger, see build_sinks) is a
     gate: the sinks after it get only the alerts it had not recorded before, so an alert
-    detected again from re-processed ticks goes to no one twice. If recording fails, the
-    whole batch goes on (a possible repeat beats a loss). Returns how many alerts went on;
-    they are also appended to `recent` (the last alerts /status shows).
+    detected again from re-processed ticks goes to no one twice. It writes `lot_state` (the
+    lots whose alert state changed up to these alerts) in the same transaction. If
+    recording fails, the whole batch goes on (a possible repeat beats a loss). Returns how
+    many alerts went on; they are also appended to `recent` (the last alerts /status shows).
     """
     if not alerts:
         return 0
@@ -48,7 +52,7 @@ async def emit(
     for sink in sinks:
         try:
             if isinstance(sink, RecordingSink):
-                batch = sink.record(batch)
+                batch = sink.record(batch, lot_state)
                 if not batch:
                     return 0
             else:
@@ -65,6 +69,23 @@ async def emit(
 
 
 RECENT_ALERTS = 10  # the last alerts /status shows
+
+
+def save_state(sinks: Sequence[AlertSink], detector: Detector) -> None:
+    """Write the lot alert state that changed since the last alerts (re-arms, crossings
+    inside the cooldown) through the ledger's recorder; nothing without a ledger. A failed
+    write keeps nothing from detection and is tried again with the next alerts' state."""
+    recorder = next((s for s in sinks if isinstance(s, RecordingSink)), None)
+    if recorder is None or not detector.book.has_unsaved:
+        return
+    book = detector.book
+    state = book.take_state()
+    try:
+        recorder.save_state(state)
+    except Exception as exc:  # the ledger failing must not stop detection
+        metrics.SINK_ERRORS.labels(recorder.name).inc()
+        book.unsaved(book.rows_of(state.lot_ids))
+        log.error("lot alert state not saved: %s", exc, extra={"lots": len(state)})
 
 
 @dataclass
@@ -94,9 +115,15 @@ async def detect_stage(
     *,
     max_records: int,
 ) -> None:
-    """Bus -> detection -> sinks; offsets are committed after the alerts are out."""
+    """Bus -> detection -> sinks; offsets are committed after the alerts are out. Lot alert
+    state goes to the ledger with the alerts, and what changed without an alert at most
+    every STATE_FLUSH_S."""
+    flush_at = time.monotonic() + STATE_FLUSH_S
     while True:
         records = await consumer.get_batch(max_records, 0.5)
+        if time.monotonic() >= flush_at:
+            save_state(sinks, detector)
+            flush_at = time.monotonic() + STATE_FLUSH_S
         if not records:
             continue
         started = time.perf_counter()
@@ -120,7 +147,10 @@ async def detect_stage(
                 by_venue[tick.venue] = by_venue.get(tick.venue, 0) + 1
                 alerts = detector.on_tick(tick)
                 if alerts:
-                    counters.alerts += await emit(sinks, alerts, tick.recv_ns, counters.recent)
+                    state = detector.take_state()
+                    counters.alerts += await emit(
+                        sinks, alerts, tick.recv_ns, counters.recent, state
+                    )
         finally:
             for venue, count in by_venue.items():
                 metrics.TICKS_PROCESSED.labels(venue).inc(count)

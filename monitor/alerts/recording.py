@@ -13,11 +13,13 @@ restart, has the same alert_id: it is counted here and sent to no one a second t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from prometheus_client import Counter
 
 from monitor.alerts.schema import Alert
 from monitor.alerts.store import AlertStore
+from monitor.lot_columns import LotAlertState
 
 REPEATED = Counter(
     "hm_alerts_repeated_total",
@@ -26,12 +28,26 @@ REPEATED = Counter(
 )
 
 
+@runtime_checkable
+class LotStateStore(Protocol):
+    """A store that also keeps each lot's alert state (the ledger, monitor/ledger/alert_state.py):
+    written in the same transaction as the alerts it goes with, so after a restart no lot
+    is alerted again for a crossing it was already alerted for."""
+
+    def record_alerts(
+        self, alerts: Sequence[tuple[str, str, bytes]], lot_state: LotAlertState | None = None
+    ) -> list[str]: ...
+
+    def save_lot_state(self, lot_state: LotAlertState) -> None: ...
+
+
 class RecordingSink:
     """Writes each batch to the store in one short transaction; keeps the new alerts."""
 
     def __init__(self, store: AlertStore) -> None:
         self.name = "ledger"
         self._store = store
+        self._lot_states = store if isinstance(store, LotStateStore) else None
 
     async def start(self) -> None:
         return None
@@ -39,11 +55,16 @@ class RecordingSink:
     async def stop(self) -> None:
         return None
 
-    def record(self, alerts: Sequence[tuple[Alert, bytes]]) -> list[tuple[Alert, bytes]]:
-        """Record the batch; return the part of it that was not in the store before."""
-        fresh = set(
-            self._store.record_alerts([(a.alert_id, a.emitted_at, body) for a, body in alerts])
-        )
+    def record(
+        self, alerts: Sequence[tuple[Alert, bytes]], lot_state: LotAlertState | None = None
+    ) -> list[tuple[Alert, bytes]]:
+        """Record the batch, and `lot_state` with it when the store keeps lot state; return
+        the part of the batch that was not in the store before."""
+        rows = [(a.alert_id, a.emitted_at, body) for a, body in alerts]
+        if self._lot_states is not None and lot_state is not None:
+            fresh = set(self._lot_states.record_alerts(rows, lot_state))
+        else:
+            fresh = set(self._store.record_alerts(rows))
         kept: list[tuple[Alert, bytes]] = []
         for alert, body in alerts:
             if alert.alert_id in fresh:
@@ -52,6 +73,11 @@ class RecordingSink:
         if len(kept) < len(alerts):
             REPEATED.inc(len(alerts) - len(kept))
         return kept
+
+    def save_state(self, lot_state: LotAlertState) -> None:
+        """Write lot alert state that changed with no alert (re-arms), when the store keeps it."""
+        if self._lot_states is not None and len(lot_state):
+            self._lot_states.save_lot_state(lot_state)
 
     async def send(self, alerts: Sequence[tuple[Alert, bytes]]) -> None:
         """The AlertSink method: record (callers that fan out use `record` instead)."""

@@ -2,7 +2,8 @@
 
 The ledger is the truth; the detector's LotBook is rebuilt from its open lots after a
 fill (sold lots gone or smaller, a rebuy lot added), keeping what the old book knew that
-the lots do not say: each surviving lot's cooldown and deadline state, the accounts'
+the lots do not say: each surviving lot's alert state (armed or waiting to re-arm,
+cooldown, deadline sent), the accounts'
 year-to-date positions, the acquisitions log and the do-not-buy list. Then the tax
 engine's hooks hear of the sale (`record_harvest`: the do-not-buy window) and of the
 rebuy (`acquisition_alerts`: wash-sale / superficial-loss windows, and a `wash_warning` alert
@@ -84,13 +85,9 @@ class BookSync:
 
 
 def carry_over(old: LotBook, new: LotBook) -> None:
-    """Per-lot alert state by lot_id, and the book-wide tax state, from `old` to `new`."""
-    old_rows = {lot_id: i for i, lot_id in enumerate(old.frame["lot_id"].to_list())}
-    for j, lot_id in enumerate(new.frame["lot_id"].to_list()):
-        i = old_rows.get(lot_id)
-        if i is not None:
-            new.last_alert_ms[j] = old.last_alert_ms[i]
-            new.deadline_sent[j] = old.deadline_sent[i]
+    """Per-lot alert state by lot_id (armed, cooldown, deadline sent: a fill re-arms no
+    lot), and the book-wide tax state, from `old` to `new`."""
+    new.carry_state(old)
     new.acquisitions = old.acquisitions
     new.do_not_buy = old.do_not_buy
     for account in old.accounts:

@@ -11,10 +11,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
+import polars as pl
 
 from monitor.alerts.store import DeadLetter, StoredAlert
+from monitor.ledger import alert_state
 from monitor.ledger.database import Database
 from monitor.ledger.migrations import utc_now
+from monitor.lot_columns import LotAlertState
 
 ALERT_ID_PREFIX = "hma_"
 
@@ -48,18 +51,26 @@ class LedgerAlertStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def record_alerts(self, alerts: Sequence[tuple[str, str, bytes]]) -> list[str]:
+    def record_alerts(
+        self, alerts: Sequence[tuple[str, str, bytes]], lot_state: LotAlertState | None = None
+    ) -> list[str]:
         """Store (alert_id, emitted_at, body) in one transaction; an alert_id already stored
         is ignored. Returns the ids newly stored (the ones to fan out), in the order given.
+        `lot_state` (the lots whose alert state changed, monitor/ledger/alert_state.py) is
+        written in the same transaction, so a lot is never alerted and not marked so.
 
         One INSERT per row, so each row's rowcount says whether it was new (executemany
         only gives the total).
         """
         if not alerts:
+            if lot_state is not None:
+                self.save_lot_state(lot_state)
             return []
         now = utc_now()
         fresh: list[str] = []
         with self._db.transaction() as conn:
+            if lot_state is not None:
+                alert_state.write(conn, lot_state)
             for alert_id, emitted_at, body in alerts:
                 cursor = conn.execute(
                     "INSERT INTO alerts (alert_id, emitted_at, emitted_key, body, recorded_at) "
@@ -69,6 +80,19 @@ class LedgerAlertStore:
                 if cursor.rowcount == 1:
                     fresh.append(alert_id)
         return fresh
+
+    def save_lot_state(self, lot_state: LotAlertState) -> None:
+        """Write the alert state of lots that changed with no alert (re-armed, crossed
+        inside their cooldown), in one transaction."""
+        if not len(lot_state):
+            return
+        with self._db.transaction() as conn:
+            alert_state.write(conn, lot_state)
+
+    def lot_state(self) -> pl.DataFrame:
+        """Every lot's kept alert state (monitor/ledger/alert_state.py STATE_SCHEMA)."""
+        with self._db.read() as conn:
+            return alert_state.read_all(conn)
 
     def alerts_since(self, since: str, limit: int = 10_000) -> list[StoredAlert]:
         """Alerts after `since`: an alert_id (strictly after it) or an ISO time (at/after it).
@@ -127,12 +151,6 @@ class LedgerAlertStore:
                 (name, seq),
             )
 
-    def count_after_seq(self, seq: int) -> int:
-        """How many alerts have a seq above `seq` (a webhook subscription's backlog)."""
-        with self._db.read() as conn:
-            row = conn.execute("SELECT COUNT(*) FROM alerts WHERE seq > ?", (seq,)).fetchone()
-        return int(row[0])
-
     def last_seq(self) -> int:
         """The newest alert's seq (0 when there is none)."""
         with self._db.read() as conn:
@@ -156,22 +174,13 @@ class LedgerAlertStore:
     def add_dead_letter(
         self, subscription: str, alert_id: str, body: bytes, attempts: int, last_error: str
     ) -> None:
-        """Park an alert; one letter per (subscription, alert): dead-lettered again (it was
-        above the cursor when the process stopped) updates the letter instead of adding one."""
-        now = utc_now()
         with self._db.transaction() as conn:
-            updated = conn.execute(
-                "UPDATE dead_letters SET attempts = ?, last_error = ?, failed_at = ? "
-                "WHERE subscription = ? AND alert_id = ?",
-                (attempts, last_error, now, subscription, alert_id),
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    "INSERT INTO dead_letters "
-                    "(subscription, alert_id, body, attempts, last_error, failed_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (subscription, alert_id, bytes(body), attempts, last_error, now),
-                )
+            conn.execute(
+                "INSERT INTO dead_letters "
+                "(subscription, alert_id, body, attempts, last_error, failed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (subscription, alert_id, bytes(body), attempts, last_error, utc_now()),
+            )
 
     def dead_letters(self, subscription: str | None = None) -> list[DeadLetter]:
         query = (

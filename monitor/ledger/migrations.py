@@ -189,6 +189,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        3,
+        "per-lot alert state: armed, last alert, deadline alert sent (kept across restarts)",
+        """
+        CREATE TABLE lot_alert_state (
+            lot_id TEXT PRIMARY KEY,            -- lots.lot_id (closed lots' rows are ignored)
+            armed INTEGER NOT NULL,             -- 0: alerted, waits for trigger*(1+rearm_pct)
+            last_alert_ms INTEGER,              -- epoch ms of its last alert; NULL: never
+            deadline_sent INTEGER NOT NULL      -- its deadline alert went out
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 

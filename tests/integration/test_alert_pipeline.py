@@ -153,11 +153,13 @@ async def test_alerts_are_recorded_then_reach_webhook_and_websocket_subscribers(
 async def test_a_subscriber_connected_through_a_monitor_restart_misses_nothing_twice_nothing(
     tmp_path: Path,
 ) -> None:
-    """Pipeline A stops, pipeline B starts over the same ledger (a new detector, so the same
-    lots alert again at a new price): the tail client sees all four alerts exactly once."""
+    """Pipeline A stops, pipeline B starts over the same ledger (the lots climb back and
+    re-arm, so they alert again at a new price): the tail client sees all four alerts
+    exactly once."""
     ws_port = free_port()
     settings = settings_for(tmp_path, "http://127.0.0.1:9/unused", ws_port)
-    settings = settings.model_copy(update={"webhooks": []})
+    harvest = settings.harvest.model_copy(update={"cooldown_s": 0.0})
+    settings = settings.model_copy(update={"webhooks": [], "harvest": harvest})
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
     client = AlertClient(
         f"ws://127.0.0.1:{ws_port}/v1/alerts", TOKEN, AlertFilter(), backoff_initial_s=0.2
@@ -168,13 +170,13 @@ async def test_a_subscriber_connected_through_a_monitor_restart_misses_nothing_t
         async for item in client.alerts():
             got.append(item)
 
-    async def one_tick(pipeline: Pipeline, price: float) -> None:
+    async def one_tick(pipeline: Pipeline, *prices: float) -> None:
         await pipeline.bus.ensure_topics([settings.kafka.ticks_topic])  # run() may be starting
         producer = pipeline.bus.producer()
         await producer.start()
-        tick = btc_tick(price)
+        ticks = [btc_tick(price) for price in prices]
         await producer.publish_many(
-            settings.kafka.ticks_topic, [(tick_key(tick), encode_tick(tick))]
+            settings.kafka.ticks_topic, [(tick_key(t), encode_tick(t)) for t in ticks]
         )
         await producer.flush()
         await producer.stop()
@@ -196,7 +198,7 @@ async def test_a_subscriber_connected_through_a_monitor_restart_misses_nothing_t
         _, finish_second = await running(second)
         try:
             await eventually(lambda: server_b.listening, "B started (its consumer is running)")
-            await one_tick(second, 39_000.0)  # most likely before the client is back
+            await one_tick(second, 70_000.0, 39_000.0)  # most likely before the client is back
             await eventually(lambda: len(got) == 4, "two more alerts after the restart")
         finally:
             await finish_second()
@@ -218,13 +220,16 @@ async def test_alerts_detected_again_after_a_restart_are_sent_to_no_one_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pipeline B restarts over A's ledger and processes A's tick again (as after a crash
-    before the Kafka offsets were committed): the same alerts come out of detection with
-    the same ids, and neither stdout nor the webhook gets them again. A new tick still
-    goes out everywhere."""
+    before the Kafka offsets were committed): the lots' alert state came back from the
+    ledger, so nothing is detected again, and neither stdout nor the webhook gets anything
+    twice (the ledger's gate for ids it knows is tested below). After a climb back that
+    re-arms the lots, a new price still goes out everywhere."""
     monkeypatch.setenv("TEST_HOOK_SECRET", SECRET.decode())
     receiver = Receiver()
     await receiver.start()
     settings = settings_for(tmp_path, receiver.url, 0)
+    harvest = settings.harvest.model_copy(update={"cooldown_s": 0.0})
+    settings = settings.model_copy(update={"harvest": harvest})
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
     tick = btc_tick(40_000.0)
     repeated_before = REPEATED._value.get()
@@ -255,13 +260,13 @@ async def test_alerts_detected_again_after_a_restart_are_sent_to_no_one_twice(
     try:
         first, out_a = await run_ticks([tick])
         second, out_b = await run_ticks([tick])  # the same tick, processed again
-        third, out_c = await run_ticks([btc_tick(39_000.0)])  # a new price: new alerts
+        third, out_c = await run_ticks([btc_tick(70_000.0), btc_tick(39_000.0)])  # re-armed
     finally:
         await receiver.stop()
     assert len(out_a) == 2 and first.counters.alerts == 2
     assert out_b == [] and second.counters.alerts == 0
     assert [a["price"] for a in out_c] == ["39000", "39000"] and third.counters.alerts == 2
-    assert REPEATED._value.get() - repeated_before == 2
+    assert REPEATED._value.get() - repeated_before == 0  # not even detected again
     assert receiver.accepted == Counter({a["alert_id"]: 1 for a in out_a + out_c})
     assert receiver.order == [a["alert_id"] for a in out_a + out_c]
 

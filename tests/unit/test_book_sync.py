@@ -113,3 +113,21 @@ def test_a_realized_loss_moves_the_ytd_position(tmp_path: Path) -> None:
         assert after == before.realize([sale("8000")])
     finally:
         ledger.close()
+
+
+def test_a_fill_rearms_no_lot(tmp_path: Path) -> None:
+    """L2 (1 BTC at 90,000) alerted at 80,000; a fill of another lot rebuilds the book; two
+    hours later (past the hour of cooldown), still under water and never re-armed, L2 is
+    not alerted again."""
+    sync, ledger = setup(tmp_path)
+    try:
+        t0 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp() * 1000)
+        [alert] = sync.detector.on_tick(tick(80_000.0, t0))
+        assert alert.lot_ids == ["L2"]
+        sync.apply(BookChange("i1", "acct", "w1", "ETH", disposals=(sale("8000"),)))
+        assert sync.detector.on_tick(tick(79_000.0, t0 + 7_200_000)) == []
+        sync.detector.on_tick(tick(95_000.0, t0 + 7_300_000))  # back above: re-armed
+        [again] = sync.detector.on_tick(tick(79_000.0, t0 + 7_400_000))
+        assert again.lot_ids == ["L2"]
+    finally:
+        ledger.close()

@@ -84,6 +84,19 @@ def test_rearmed_lot_inside_cooldown_is_suppressed(detector) -> None:  # type: i
     assert detector.on_tick(tick(47_000.0, "2026-02-10T00:20:00")) == []
 
 
+def test_a_daily_rebuild_rearms_no_lot(detector) -> None:  # type: ignore[no-untyped-def]
+    """B1 (bought 2025-06-01) turns long-term on 2026-06-02: the index is rebuilt, and the
+    lots that alerted the day before, never back above trigger * 1.02, stay quiet."""
+    first = detector.on_tick(tick(40_000.0, "2026-06-01T00:00:00"))
+    assert sorted(a.account for a in first) == ["acct-a", "acct-b"]
+    rebuilds = detector.book.rebuilds
+    assert detector.on_tick(tick(40_000.0, "2026-06-02T12:00:00")) == []  # 36 h later
+    assert detector.book.rebuilds > rebuilds
+    detector.on_tick(tick(70_000.0, "2026-06-02T13:00:00"))  # re-arm
+    again = detector.on_tick(tick(40_000.0, "2026-06-02T14:00:00"))
+    assert sorted(a.account for a in again) == ["acct-a", "acct-b"]
+
+
 def test_lot_turning_long_term_changes_its_trigger() -> None:
     """E1 (bought 2026-05-05, 10 units at 4,000) is long-term from 2027-05-06.
 

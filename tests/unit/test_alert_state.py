@@ -1,0 +1,71 @@
+"""The ledger's per-lot alert state: written with the alerts (all or nothing), read back
+exactly, restored into a book by lot_id."""
+
+from __future__ import annotations
+
+import io
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.book import build_book
+from monitor.ledger import Ledger
+from monitor.lot_columns import NEVER, LotAlertState
+from monitor.portfolio import parse_portfolio
+from monitor.settings import load_settings
+
+LOTS = """lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at
+L1,acct,w1,BTC,1,90000,2026-04-01
+L2,acct,w1,BTC,2,100000,2026-04-02
+L3,acct,w1,ETH,10,40000,2026-05-01
+"""
+
+
+def state(*rows: tuple[str, bool, int, bool]) -> LotAlertState:
+    return LotAlertState(
+        [r[0] for r in rows],
+        np.array([r[1] for r in rows], dtype=np.bool_),
+        np.array([r[2] for r in rows], dtype=np.int64),
+        np.array([r[3] for r in rows], dtype=np.bool_),
+    )
+
+
+def test_state_round_trips_and_the_newest_write_wins(tmp_path: Path) -> None:
+    with closing(Ledger(tmp_path / "l.sqlite").open()) as ledger:
+        ledger.alerts.save_lot_state(state(("L1", False, 1_000, False), ("L3", True, NEVER, True)))
+        ledger.alerts.save_lot_state(state(("L1", True, 2_000, False)))
+        kept = ledger.alerts.lot_state().sort("lot_id")
+    assert kept.rows() == [("L1", True, 2_000, False), ("L3", True, None, True)]
+
+
+def test_a_failed_alert_write_leaves_the_state_unwritten(tmp_path: Path) -> None:
+    with closing(Ledger(tmp_path / "l.sqlite").open()) as ledger:
+        with pytest.raises(TypeError):  # a body that is not bytes fails inside the transaction
+            ledger.alerts.record_alerts(
+                [("hma_1", "2026-01-01T00:00:00.000Z", None)],  # type: ignore[list-item]
+                state(("L1", False, 1_000, False)),
+            )
+        assert ledger.alerts.lot_state().height == 0
+        assert ledger.alerts.last_seq() == 0
+        fresh = ledger.alerts.record_alerts(
+            [("hma_1", "2026-01-01T00:00:00.000Z", b"{}")], state(("L1", False, 1_000, False))
+        )
+        assert fresh == ["hma_1"]
+        assert ledger.alerts.lot_state().rows() == [("L1", False, 1_000, False)]
+
+
+def test_restore_sets_the_lots_by_id_and_ignores_unknown_ones(tmp_path: Path) -> None:
+    frame = parse_portfolio(io.StringIO(LOTS), "t.csv")
+    with closing(Ledger(tmp_path / "l.sqlite").open()) as ledger:
+        ledger.alerts.save_lot_state(
+            state(("L3", False, 5_000, True), ("GONE", False, 1, False), ("L1", True, 7, False))
+        )
+        kept = ledger.alerts.lot_state()
+    book = build_book(load_settings(env={}), frame)
+    assert book.restore(kept) == 2
+    assert book.armed.tolist() == [True, True, False]
+    assert book.last_alert_ms.tolist() == [7, NEVER, 5_000]
+    assert book.deadline_sent.tolist() == [False, False, True]
+    assert len(book.take_state()) == 0  # restoring is not a change to write back
