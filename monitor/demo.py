@@ -3,16 +3,18 @@
 One simulated market, printed by a simulated Binance, Coinbase and Kraken on loopback
 (each with its own small noise), one feed per `[[feeds]]` entry pointed at its venue ->
 bus (in-process, or Kafka if configured) -> consensus prices -> detection over the
-example portfolio -> alerts on stdout, status (per venue health) on stderr, metrics on
-/metrics. Nothing leaves the machine.
+example portfolio (monitor.examples; or `--portfolio`) -> alerts on stdout, status (per
+venue health) on stderr, metrics on /metrics. Nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from monitor.errors import ConfigError
+from monitor.examples import PORTFOLIO, example_path
 from monitor.feeds import build_feed_configs
 from monitor.portfolio import load_portfolio
 from monitor.settings import Settings
@@ -32,7 +34,9 @@ async def run_demo(
     from monitor.app import make_pipeline
     from monitor.ledger.startup import demo_ledger_path, open_ledger_lots
 
-    lots = load_portfolio(settings.portfolio.path)
+    example = not settings.portfolio.path
+    portfolio = example_path(PORTFOLIO) if example else Path(settings.portfolio.path)
+    lots = load_portfolio(portfolio)
     assets = lots["asset"].unique().to_list()
     configs = build_feed_configs(settings, assets)
     unknown = [c.venue for c in configs if c.venue not in VENUES]
@@ -63,11 +67,16 @@ async def run_demo(
                 "lots": lots.height,
             },
         )
-        # A ledger of its own (fresh unless [ledger] path is set), holding the portfolio:
-        # what paper execution trades and the alerts' record.
-        path, scratch = demo_ledger_path(settings)
+        # A ledger of its own (fresh unless [ledger] path is set and the portfolio is the
+        # user's), holding the portfolio: what paper execution trades and the alerts' record.
+        path, scratch = demo_ledger_path(settings, example=example)
+        if example and "path" in settings.ledger.model_fields_set:
+            log.info(
+                "the example portfolio runs on a temporary ledger, not [ledger] path",
+                extra={"ledger": settings.ledger.path},
+            )
         try:
-            ledger, lots = open_ledger_lots(settings, settings.portfolio.path, path=path)
+            ledger, lots = open_ledger_lots(settings, portfolio, path=path)
             pipeline = make_pipeline(
                 settings, lots, feed_urls=venues.urls, ledger=ledger, console=console, role="demo"
             )

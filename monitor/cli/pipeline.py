@@ -10,7 +10,6 @@ import click
 from monitor.cli import main
 from monitor.cli.output import json_option, start_output
 from monitor.cli.runner import (
-    DEFAULT_PORTFOLIO,
     config_option,
     duration_option,
     fail,
@@ -44,7 +43,8 @@ from monitor.errors import MonitorError
     "--portfolio",
     type=click.Path(dir_okay=False),
     default=None,
-    help=f"Portfolio CSV (default {DEFAULT_PORTFOLIO}).",
+    help="Portfolio CSV (default: the example portfolio shipped with harvest-monitor, on a "
+    "temporary ledger).",
 )
 @click.option(
     "--metrics-port",
@@ -120,7 +120,7 @@ def _serve(
 ) -> None:
     from monitor.app import make_pipeline
     from monitor.ledger.startup import open_ledger_lots
-    from monitor.portfolio import load_portfolio
+    from monitor.portfolio import empty_lots, load_portfolio
 
     settings = settings_or_exit(config)
     console = start_output(settings, as_json)
@@ -130,8 +130,16 @@ def _serve(
     try:
         if detect:  # the book is the ledger's open lots (monitor/ledger/startup.py)
             ledger, lots = open_ledger_lots(settings)
-        else:
+        elif settings.portfolio.path:  # ingest subscribes the portfolio's assets
             lots = load_portfolio(settings.portfolio.path)
+        elif all(f.symbols for f in settings.feeds):
+            lots = empty_lots()
+        else:
+            fail(
+                "ingest derives its symbols from the portfolio: set [portfolio] path, "
+                "or list [[feeds]] symbols"
+            )
+            return
     except MonitorError as exc:
         fail(str(exc))
         return

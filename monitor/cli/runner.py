@@ -15,8 +15,6 @@ from monitor.errors import MonitorError
 from monitor.settings import Settings, load_settings
 from streams.errors import StreamsError
 
-DEFAULT_PORTFOLIO = "config/portfolio.example.csv"
-
 
 def fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)

@@ -4,8 +4,8 @@
 - A portfolio CSV given explicitly (`--portfolio`, or `[portfolio] path` set in the
   configuration) is imported first, idempotent by lot_id, so re-running with the same
   file changes nothing and a new lot in it is added.
-- An empty ledger imports `[portfolio] path` (the example portfolio by default), so a
-  first run works with no set-up.
+- With no open lot after that, there is nothing to watch: a clear error. Nothing is
+  imported by default; only `demo` uses the example portfolio (monitor.examples).
 """
 
 from __future__ import annotations
@@ -16,42 +16,55 @@ from pathlib import Path
 
 import polars as pl
 
+from monitor.errors import ConfigError
 from monitor.ledger.ledger import Ledger
 from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def portfolio_is_explicit(settings: Settings) -> bool:
-    """Whether `[portfolio] path` was set (file or environment), not just defaulted."""
-    return "path" in settings.portfolio.model_fields_set
-
-
 def open_ledger_lots(
     settings: Settings, portfolio: str | Path | None = None, *, path: str | Path | None = None
 ) -> tuple[Ledger, pl.DataFrame]:
-    """The open ledger (at `path`, default `[ledger] path`) and its open lots."""
+    """The open ledger (at `path`, default `[ledger] path`) and its open lots.
+
+    Raises ConfigError when there is nothing to watch: no portfolio given or configured
+    and no open lot in the ledger (example data is never loaded behind the user's back).
+    """
     ledger = Ledger(path if path is not None else settings.ledger.path).open()
     try:
-        csv = portfolio
-        if csv is None and (portfolio_is_explicit(settings) or not ledger.has_lots()):
-            csv = settings.portfolio.path
+        csv = portfolio or settings.portfolio.path or None
         if csv is not None:
             result = ledger.import_lots(csv)
             log.info(
                 "portfolio imported into the ledger",
                 extra={"file": str(csv), "added": result.added, "unchanged": result.unchanged},
             )
-        return ledger, ledger.open_lots()
+        lots = ledger.open_lots()
+        if not lots.height:
+            raise ConfigError(no_lots_message(ledger.path))
+        return ledger, lots
     except BaseException:
         ledger.close()
         raise
 
 
-def demo_ledger_path(settings: Settings) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
+def no_lots_message(ledger: str) -> str:
+    """What to do when there are no lots to watch."""
+    return (
+        f"no lots to watch: the ledger {ledger} has no open lot and no portfolio is set. "
+        "Import yours with `harvest-monitor lots import FILE`, or set [portfolio] path "
+        "(example data is for `harvest-monitor demo` only)"
+    )
+
+
+def demo_ledger_path(
+    settings: Settings, *, example: bool
+) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
     """The demo's ledger: `[ledger] path` when configured, else a fresh temporary one (a
-    demo starts from the example portfolio each time); the directory to clean up, if any."""
-    if "path" in settings.ledger.model_fields_set:
+    demo starts from its portfolio each time); the directory to clean up, if any. The
+    `example` portfolio always gets a temporary ledger: example lots never go into yours."""
+    if "path" in settings.ledger.model_fields_set and not example:
         return Path(settings.ledger.path), None
     scratch = tempfile.TemporaryDirectory(prefix="hm-demo-")
     return Path(scratch.name) / "ledger.sqlite", scratch

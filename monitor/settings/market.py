@@ -16,7 +16,9 @@ from streams.bus.interface import BusConfig
 
 
 class PortfolioSettings(_Section):
-    path: str = "config/portfolio.example.csv"
+    """Your tax lots. No default: only `demo` uses example data (monitor.examples)."""
+
+    path: str = ""  # a portfolio CSV imported at start (idempotent by lot_id); empty: none
 
 
 NATIVE_VENUES = ("binance", "coinbase", "kraken")

@@ -1,7 +1,7 @@
 """The simulated market's assets: starting USD prices and how wild each one is.
 
 Starting prices are round figures of the kind seen in 2025-2026; the example portfolio
-(config/portfolio.example.csv) was generated against them, so some of its lots start
+(monitor/examples/portfolio.example.csv) was generated against them, so some of its lots start
 under water. `annual_vol` is the asset's own volatility; `beta` its loading on the
 common crypto factor (which gives the paths their correlation).
 """

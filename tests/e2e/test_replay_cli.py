@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from monitor.examples import PORTFOLIO, example_path
+
 REPO = Path(__file__).parents[2]
-EXAMPLE = REPO / "config" / "portfolio.example.csv"
+EXAMPLE = example_path(PORTFOLIO)
 
 
 def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

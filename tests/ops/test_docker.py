@@ -113,7 +113,8 @@ def test_roles_run_the_monitor_image_on_the_stack_kafka(compose: dict[str, Any],
     advertised = compose["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     assert f"PLAINTEXT://{settings.kafka.bootstrap_servers}" == advertised
     assert settings.metrics.host == "0.0.0.0" and settings.metrics.port > 0
-    assert (REPO / settings.portfolio.path).exists()
+    copied = f"COPY monitor/examples/portfolio.example.csv ./{settings.portfolio.path}"
+    assert copied in DOCKERFILE.read_text()
 
 
 def test_the_detect_ledger_is_on_a_volume_the_image_user_can_write() -> None:

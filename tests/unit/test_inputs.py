@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError, PortfolioError
+from monitor.examples import PORTFOLIO, example_path
 from monitor.portfolio import load_portfolio, parse_portfolio
 from monitor.settings import load_settings
 from streams.errors import TickFormatError
@@ -81,7 +82,7 @@ def test_missing_file_says_so(tmp_path: Path) -> None:
 
 
 def test_example_portfolio_is_realistic() -> None:
-    frame = load_portfolio(Path(__file__).parents[2] / "config" / "portfolio.example.csv")
+    frame = load_portfolio(example_path(PORTFOLIO))
     assert frame.height >= 300
     assert frame["asset"].n_unique() >= 20
     assert frame["account"].n_unique() >= 3
