@@ -153,14 +153,20 @@ def _serve(
 @click.option(
     "--portfolio",
     type=click.Path(exists=True, dir_okay=False),
-    required=True,
-    help="Portfolio CSV.",
+    default=None,
+    help="Portfolio CSV (required unless --example).",
 )
 @click.option(
     "--ticks",
     type=click.Path(exists=True, dir_okay=False),
-    required=True,
-    help="Tick JSON lines, in event-time order.",
+    default=None,
+    help="Tick JSON lines, in event-time order (docs/replay.md; required unless --example).",
+)
+@click.option(
+    "--example",
+    is_flag=True,
+    help="Use the example tick file and portfolio shipped with harvest-monitor for whichever "
+    "of --ticks / --portfolio is not given.",
 )
 @config_option(required=False)
 @click.option(
@@ -179,8 +185,9 @@ def _serve(
 )
 @json_option()
 def replay(
-    portfolio: str,
-    ticks: str,
+    portfolio: str | None,
+    ticks: str | None,
+    example: bool,
     config: str | None,
     alerts_out: str | None,
     ledger_path: str | None,
@@ -197,10 +204,17 @@ def replay(
     from monitor.alerts.interface import AlertSink
     from monitor.alerts.jsonl import JsonLinesSink
     from monitor.app import replay as run_replay
+    from monitor.examples import PORTFOLIO, TICKS, example_path
     from monitor.ledger.startup import open_ledger_lots
     from monitor.portfolio import load_portfolio
     from streams.feeds.replay import ReplayStats, read_ticks
 
+    if example:
+        portfolio = portfolio or str(example_path(PORTFOLIO))
+        ticks = ticks or str(example_path(TICKS))
+    if portfolio is None or ticks is None:
+        fail("replay needs --portfolio CSV and --ticks JSONL (or --example for the shipped ones)")
+        return
     settings = settings_or_exit(config)
     console = start_output(
         settings, as_json, "text" if settings.log.format == "auto" else settings.log.format
@@ -222,9 +236,14 @@ def replay(
     else:
         sink = ConsoleSink(palette=console) if console else JsonLinesSink()
     stats = ReplayStats()
+    # A line further ahead of its neighbours than [prices] max_age_s would make the
+    # asset's later ticks look stale: it is skipped as a clock error.
+    ahead = int(settings.prices.max_age_s * 1000)
     try:
         detector = asyncio.run(
-            run_replay(settings, lots, read_ticks(ticks, stats), [sink], ledger=ledger)
+            run_replay(
+                settings, lots, read_ticks(ticks, stats, ahead_ms=ahead), [sink], ledger=ledger
+            )
         )
     finally:
         if ledger is not None:

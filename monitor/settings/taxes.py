@@ -20,7 +20,7 @@ class TaxSettings(_Section):
     """`[tax]`: the rule pack, the rates and the value of a loss (docs/tax.md)."""
 
     jurisdiction: str = Field(default="us", pattern=r"^[a-z][a-z0-9_-]*$")  # a rule pack name
-    packs_dir: str = ""  # empty: this installation's config/jurisdictions
+    packs_dir: str = ""  # empty: the packs shipped in the package
     short_term_rate: float = Field(default=0.37, ge=0, le=1)
     long_term_rate: float = Field(default=0.20, ge=0, le=1)
     value_model: Literal["flat", "ytd"] = "flat"

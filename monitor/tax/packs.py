@@ -1,4 +1,4 @@
-"""Jurisdiction rule packs: `config/jurisdictions/<name>.toml`, data with the minimum of code.
+"""Jurisdiction rule packs: `monitor/tax/jurisdictions/<name>.toml` (package data), data only.
 
 A pack says how a country treats a crypto disposal: whether holding period splits gains
 into short and long term, how gains and losses net (one of the methods in
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monitor.errors import ConfigError
 
-PACKS_DIR = Path(__file__).resolve().parents[2] / "config" / "jurisdictions"
+PACKS_DIR = Path(__file__).resolve().parent / "jurisdictions"  # shipped in the package
 
 
 class RulePack(BaseModel):

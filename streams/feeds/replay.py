@@ -4,12 +4,20 @@ Line format (ARCHITECTURE.md): `{"venue": "binance", "symbol": "BTC/USDT", "pric
 "ts": "2026-03-01T12:00:00.123Z"}`; `ts` may also be epoch milliseconds, `price` a
 number or a decimal string, and `bid`/`ask` are optional. A bad line is reported with
 its file and line number, counted, and skipped: it never stops the replay.
+
+Bad lines include times that cannot be right: outside 2009..2099 (epoch seconds or
+microseconds given for milliseconds, say so), and a line stamped more than `ahead_ms`
+after both the line before it and most of the lines after it (a clock error). Taken as
+is, such a tick would move the asset's clock ahead, and every later tick of the asset
+would look stale: the asset would go blind for the rest of the replay.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import statistics
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +26,7 @@ import msgspec
 
 from streams.errors import TickFormatError
 from streams.metrics import FEED_DROPPED, FEED_TICKS
-from streams.ticks import Tick, parse_ts, split_symbol
+from streams.ticks import Tick, format_ts_ms, parse_ts, split_symbol
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,11 @@ class _Line(msgspec.Struct):
 
 
 _decoder = msgspec.json.Decoder(_Line)
+
+EARLIEST_MS = 1_230_940_800_000  # 2009-01-03, the first bitcoin block
+LATEST_MS = 4_102_444_800_000  # 2100-01-01
+AHEAD_MS = 60_000  # default: a line this far ahead of the lines around it is a clock error
+LOOKAHEAD = 16  # lines after a suspect line whose median time it is judged against
 
 
 @dataclass
@@ -53,12 +66,27 @@ def parse_line(raw: bytes | str) -> Tick:
     price = _number("price", line.price)
     if not math.isfinite(price) or price <= 0:
         raise TickFormatError(f"price {line.price!r} must be a positive number")
-    ts_ms = parse_ts(line.ts)
+    ts_ms = check_ts(parse_ts(line.ts), line.ts)
     bid = None if line.bid is None else _number("bid", line.bid)
     ask = None if line.ask is None else _number("ask", line.ask)
     return Tick(
         line.venue, f"{base}/{quote}", base, quote, price, ts_ms, ts_ms * 1_000_000, bid, ask
     )
+
+
+def check_ts(ts_ms: int, given: object) -> int:
+    """`ts_ms` when it is a time a tick can have (2009..2099), else TickFormatError naming
+    the likely mistake (epoch seconds or microseconds where milliseconds are expected)."""
+    if EARLIEST_MS <= ts_ms < LATEST_MS:
+        return ts_ms
+    hint = "outside 2009..2099"
+    if EARLIEST_MS <= ts_ms * 1000 < LATEST_MS:
+        hint = "epoch seconds? ts is epoch milliseconds or ISO 8601"
+    elif EARLIEST_MS <= ts_ms // 1000 < LATEST_MS:
+        hint = "epoch microseconds? ts is epoch milliseconds or ISO 8601"
+    elif EARLIEST_MS <= ts_ms // 1_000_000 < LATEST_MS:
+        hint = "epoch nanoseconds? ts is epoch milliseconds or ISO 8601"
+    raise TickFormatError(f"ts {given!r} is not a tick time ({hint})")
 
 
 def _number(name: str, value: float | str) -> float:
@@ -68,24 +96,71 @@ def _number(name: str, value: float | str) -> float:
         raise TickFormatError(f"{name} {value!r} is not a number") from exc
 
 
-def read_ticks(path: str | Path, stats: ReplayStats | None = None) -> Iterator[Tick]:
-    """Yield the file's ticks in order, skipping (and recording) bad lines."""
+def read_ticks(
+    path: str | Path, stats: ReplayStats | None = None, *, ahead_ms: int = AHEAD_MS
+) -> Iterator[Tick]:
+    """Yield the file's ticks in order, skipping (and recording) bad lines.
+
+    A line more than `ahead_ms` later than the last good line and than the median of
+    the `LOOKAHEAD` lines after it is rejected as a clock error (see the module doc).
+    """
     file = Path(path)
     stats = stats if stats is not None else ReplayStats()
+    window: deque[tuple[int, Tick]] = deque()
+    last_ms: int | None = None
+    for number, tick in _parsed(file, stats):
+        window.append((number, tick))
+        if len(window) <= LOOKAHEAD:
+            continue
+        held, last_ms = _judge(file, stats, window, last_ms, ahead_ms)
+        if held is not None:
+            yield held
+    while window:
+        held, last_ms = _judge(file, stats, window, last_ms, ahead_ms)
+        if held is not None:
+            yield held
+
+
+def _judge(
+    file: Path,
+    stats: ReplayStats,
+    window: deque[tuple[int, Tick]],
+    last_ms: int | None,
+    ahead_ms: int,
+) -> tuple[Tick | None, int | None]:
+    """The first tick of `window` if its time fits the lines around it; the new last time."""
+    number, tick = window.popleft()
+    after = [t.ts_ms for _, t in window]
+    around = statistics.median_low(after) if after else tick.ts_ms
+    if (last_ms is None or tick.ts_ms > last_ms + ahead_ms) and tick.ts_ms > around + ahead_ms:
+        _reject(
+            file,
+            number,
+            stats,
+            f"ts {format_ts_ms(tick.ts_ms)} is ahead of the lines after it (around "
+            f"{format_ts_ms(around)}): a clock error? Skipped: the asset would look stale after it",
+            "ahead",
+        )
+        return None, last_ms
+    stats.ticks += 1
+    FEED_TICKS.labels("replay").inc()
+    return tick, tick.ts_ms
+
+
+def _parsed(file: Path, stats: ReplayStats) -> Iterator[tuple[int, Tick]]:
+    """(line number, tick) of each well-formed line; bad ones are recorded and skipped."""
     with file.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
             try:
-                tick = parse_line(raw)
+                yield number, parse_line(raw)
             except TickFormatError as exc:
-                message = f"{file}:{number}: {exc}"
-                stats.rejected.append(message)
-                FEED_DROPPED.labels("replay", "bad_line").inc()
-                log.warning(
-                    "replay line rejected: %s", message, extra={"file": str(file), "line": number}
-                )
-                continue
-            stats.ticks += 1
-            FEED_TICKS.labels("replay").inc()
-            yield tick
+                _reject(file, number, stats, str(exc), "bad_line")
+
+
+def _reject(file: Path, number: int, stats: ReplayStats, why: str, reason: str) -> None:
+    message = f"{file}:{number}: {why}"
+    stats.rejected.append(message)
+    FEED_DROPPED.labels("replay", reason).inc()
+    log.warning("replay line rejected: %s", message, extra={"file": str(file), "line": number})

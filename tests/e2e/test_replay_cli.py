@@ -143,3 +143,79 @@ def test_paper_replay_judges_alert_age_in_event_time(tmp_path: Path) -> None:
         assert sold[0] == ("B0", 5000, date(2025, 1, 2))
     finally:
         book.close()
+
+
+def btc_fall(start_ms: int = 1_780_401_600_000, steps: int = 60) -> list[dict[str, object]]:
+    """BTC from 90000 down 40% over 30 minutes, then flat: a tick a minute."""
+    return [
+        {
+            "venue": "binance",
+            "symbol": "BTC/USDT",
+            "price": round(90000 * (1 - 0.4 * min(i, 30) / 30), 2),
+            "ts": start_ms + i * 60_000,
+        }
+        for i in range(steps)
+    ]
+
+
+def write_lines(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("ts", "says"),
+    [
+        (1_780_401_900_000_000, "epoch microseconds?"),
+        (1_780_401_900, "epoch seconds?"),
+        (99_999_999_999_999_999, "outside 2009..2099"),
+        (-5, "outside 2009..2099"),
+    ],
+)
+def test_a_tick_time_that_cannot_be_right_is_skipped_with_its_line(
+    tmp_path: Path, ts: int, says: str
+) -> None:
+    rows = btc_fall()
+    rows[5]["ts"] = ts
+    ticks = write_lines(tmp_path / "t.jsonl", rows)
+    done = cli("replay", "--portfolio", str(EXAMPLE), "--ticks", str(ticks), "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert f"{ticks}:6: ts {ts!r} is not a tick time ({says}" in done.stderr
+    assert "replayed 59 ticks (1 rejected)" in done.stderr
+
+
+def test_a_future_dated_tick_does_not_blind_the_asset(tmp_path: Path) -> None:
+    """One BTC line stamped a month ahead: skipped, and the replay alerts exactly as the
+    file without it does (taken, it made every later BTC tick stale: no alerts)."""
+    rows = btc_fall()
+    clean = write_lines(tmp_path / "clean.jsonl", rows)
+    rows.insert(3, {**rows[3], "ts": int(str(rows[3]["ts"])) + 30 * 86_400_000})
+    dated = write_lines(tmp_path / "dated.jsonl", rows)
+    out_clean, out_dated = tmp_path / "clean.out", tmp_path / "dated.out"
+    a = cli(
+        "replay", "--portfolio", str(EXAMPLE), "--ticks", str(clean), "--alerts-out", str(out_clean)
+    )
+    b = cli(
+        "replay", "--portfolio", str(EXAMPLE), "--ticks", str(dated), "--alerts-out", str(out_dated)
+    )
+    assert a.returncode == 0 and b.returncode == 0, b.stderr[-2000:]
+    assert f"{dated}:4: ts 2026-07-02T12:03:00.000Z is ahead of the lines after it" in b.stderr
+    assert out_clean.read_bytes() and out_dated.read_bytes() == out_clean.read_bytes()
+
+
+def test_the_shipped_example_replays_from_any_directory(tmp_path: Path) -> None:
+    """README: `harvest-monitor replay --example`, run outside the repository."""
+    done = cli("replay", "--example", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    alerts = [json.loads(line) for line in done.stdout.splitlines()]
+    assert alerts and {a["asset"] for a in alerts} <= {"BTC", "ETH", "SOL"}
+    assert "replayed 360 ticks (0 rejected) over 360 lots" in done.stderr
+
+
+def test_replay_without_ticks_says_what_to_give(tmp_path: Path) -> None:
+    done = cli("replay", "--portfolio", str(EXAMPLE), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: replay needs --portfolio CSV and --ticks JSONL (or --example for the shipped ones)"
+    )

@@ -143,7 +143,7 @@ def test_bad_replay_line_raises_tick_format_error(line: str) -> None:
 
 def test_replay_file_skips_bad_lines_and_reports_line_numbers(tmp_path: Path) -> None:
     f = tmp_path / "t.jsonl"
-    good = '{"venue":"binance","symbol":"BTC/USDT","price":1,"ts":1}'
+    good = '{"venue":"binance","symbol":"BTC/USDT","price":1,"ts":1772366400123}'
     f.write_text(f"{good}\n{{oops\n{good}\n")
     stats = ReplayStats()
     assert len(list(read_ticks(f, stats))) == 2

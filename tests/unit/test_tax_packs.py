@@ -1,6 +1,6 @@
 """Rule packs: loading, errors, and each pack's holding period, flat rates and windows.
 
-Hand-computed tables; the sources of every rule are in config/jurisdictions/*.toml.
+Hand-computed tables; the sources of every rule are in monitor/tax/jurisdictions/*.toml.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def test_unknown_jurisdiction_lists_the_packs() -> None:
 
 
 def test_a_bad_pack_names_its_file_and_key(tmp_path: Path) -> None:
-    text = Path(load_pack.__code__.co_filename).parents[2] / "config/jurisdictions/us.toml"
+    text = Path(load_pack.__code__.co_filename).parent / "jurisdictions/us.toml"
     (tmp_path / "xx.toml").write_text(
         text.read_text()
         .replace('name = "us"', 'name = "xx"')
