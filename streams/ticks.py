@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import msgspec
 
@@ -30,7 +31,13 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     """A price for `symbol` (unified `BASE/QUOTE`) on `venue` at exchange time `ts_ms`.
 
     `recv_ns` is the local wall clock (ns since epoch) when the message arrived; the
-    tick-to-alert latency is measured from it.
+    tick-to-alert latency is measured from it. `price` (float64) is for detection and
+    metrics; `price_exact` is the venue's price exactly as it sent it, a decimal string
+    parsed at the edge without passing through float (Binance and Coinbase send strings,
+    Kraken JSON numbers read as decimals), for anything that becomes money: use
+    `exact_price()`. It is empty where the source had none (ccxt's unified floats, older
+    bus messages). `snapshot` marks a past trade replayed by a subscription snapshot (the
+    newest one, for the price board), never a live print.
     """
 
     venue: str
@@ -42,6 +49,13 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     recv_ns: int
     bid: float | None = None
     ask: float | None = None
+    price_exact: str = ""
+    snapshot: bool = False
+
+    def exact_price(self) -> Decimal:
+        """The price as an exact Decimal: the venue's own digits when known, else the float's
+        shortest repr (what a float-only source such as ccxt can give)."""
+        return Decimal(self.price_exact) if self.price_exact else Decimal(repr(self.price))
 
 
 _encoder = msgspec.json.Encoder()

@@ -160,5 +160,6 @@ def _tick(
     if not (price > 0.0 and math.isfinite(price)) or ts_ms <= 0:
         return "bad_field"
     recv = now_ns() if recv_ns is None else recv_ns
-    tick = Tick(VENUE, market.symbol, market.base, market.quote, price, ts_ms, recv)
+    m = market
+    tick = Tick(VENUE, m.symbol, m.base, m.quote, price, ts_ms, recv, None, None, trade.p)
     return tick, trade.t or trade.a

@@ -221,7 +221,7 @@ class CoinbaseSession:
         if not (price > 0.0 and math.isfinite(price)) or ts_ms <= 0:
             return "bad_field"
         m = market
-        return Tick(VENUE, m.symbol, m.base, m.quote, price, ts_ms, recv_ns, bid, ask)
+        return Tick(VENUE, m.symbol, m.base, m.quote, price, ts_ms, recv_ns, bid, ask, ticker.price)
 
     def _on_subscriptions(self, message: _Message) -> None:
         """The venue's current subscription set; subscribed once it covers every product."""

@@ -2,15 +2,25 @@
 
 Endpoint `wss://ws.kraken.com/v2`. On connect the venue sends a `status` message; the
 feed subscribes with `{"method": "subscribe", "params": {"channel": "ticker", "symbol":
-[...]}, "req_id": N}` and Kraken answers once per symbol (`success` true, or false with
-`error`). Data: `{"channel": "ticker" | "trade", "type": "snapshot" | "update", "data":
-[...]}` with JSON numbers (not strings); `{"channel": "heartbeat"}` about once a second.
-Liveness is Kraken's own application ping, `{"method": "ping", "req_id": N}` answered
-by `{"method": "pong", "req_id": N, ...}`, sent every `ping_interval_s`: a ping still
-unanswered when the next is due ends the connection (a stall), besides the silence
-watchdog. Kraken v2 writes Bitcoin `BTC` (older APIs `XBT`, accepted as an alias). The
-ticker carries no time of its own: its ticks are stamped with the receive time.
-Sources: /work/shared/reference/exchange-feeds.md; docs.kraken.com spot-websocket-v2.
+[...], "snapshot": true}, "req_id": N}` and Kraken answers once per symbol (`success`
+true, or false with `error`). `snapshot` is always set explicitly: Kraken's two trade
+pages document opposite defaults. Data: `{"channel": "ticker" | "trade", "type":
+"snapshot" | "update", "data": [...]}` with JSON numbers (read as exact decimals, never
+through float, for `Tick.price_exact`); `{"channel": "heartbeat"}` about once a second.
+A ticker snapshot is the current state and passes like an update. A trade snapshot is
+the last 50 trades, history: of it only the newest trade per symbol is passed on, marked
+`snapshot` (it seeds the price board at its own, older, time), and only when it is newer
+than what this feed already passed on; during a rollover none (the old connection is
+live). The ticker's `timestamp` is the tick time (the receive time when absent). `last`
+is only guaranteed for a pair traded in the past 24 hours: a ticker without it is
+skipped as `no_last_price`, not malformed. Liveness is Kraken's own application ping,
+`{"method": "ping", "req_id": N}` answered by `{"method": "pong", "req_id": N, ...}`,
+sent every `ping_interval_s`: a ping still unanswered when the next is due ends the
+connection (a stall), besides the silence watchdog. Kraken v2 writes Bitcoin `BTC` and
+Dogecoin `DOGE`; the older names its other APIs use (`XBT`, `XDG`, `XXBT`, `ZUSD`...,
+ccxt's `commonCurrencies` for Kraken) are read as aliases, in configuration and on the
+wire. Sources: /work/shared/reference/exchange-feeds.md; docs.kraken.com
+spot-websocket-v2; ccxt `kraken.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import asyncio
 import itertools
 import math
 import random
+from decimal import Decimal
 from typing import Any, Final
 
 import msgspec
@@ -36,7 +47,28 @@ __all__ = ["CHANNELS", "DEFAULT_URL", "KrakenFeed", "KrakenProtocol", "pairs"]
 VENUE: Final = "kraken"
 DEFAULT_URL: Final = "wss://ws.kraken.com/v2"
 CHANNELS: Final = ("ticker", "trade")
-_ALIASES: Final = {"XBT": "BTC"}
+# Kraken's older asset codes -> v2's (ccxt `kraken.py` commonCurrencies, the plain
+# renames; ccxt's LUNA/UST/REP re-codings are not aliases and are left out).
+_ALIASES: Final = {
+    "XBT": "BTC",
+    "XXBT": "BTC",
+    "XDG": "DOGE",
+    "XXDG": "DOGE",
+    "XETH": "ETH",
+    "XETC": "ETC",
+    "XLTC": "LTC",
+    "XMLN": "MLN",
+    "XXLM": "XLM",
+    "XXMR": "XMR",
+    "XXRP": "XRP",
+    "XZEC": "ZEC",
+    "ZUSD": "USD",
+    "ZEUR": "EUR",
+    "ZGBP": "GBP",
+    "ZCAD": "CAD",
+    "ZJPY": "JPY",
+    "ZAUD": "AUD",
+}
 
 
 class KrakenFeed(SocketFeed):
@@ -47,31 +79,35 @@ class KrakenFeed(SocketFeed):
 
 
 def pairs(symbols: tuple[str, ...]) -> dict[str, Market]:
-    """Kraken v2 pair (`BTC/USD`) -> Market; `XBT` is read as `BTC` both ways."""
+    """Kraken v2 pair (`BTC/USD`) -> Market; older codes (`XBT/USD`, `XDG/ZUSD`) map too."""
     unified = tuple(_unalias(s) for s in symbols)
     table = market_table(VENUE, unified, lambda base, quote: f"{base}/{quote}")
+    names: dict[str, list[str]] = {}
     for old, new in _ALIASES.items():
-        for market in [m for m in table.values() if m.base == new]:
-            table.setdefault(f"{old}/{market.quote}", market)
+        names.setdefault(new, [new]).append(old)
+    for market in list(table.values()):
+        for base in names.get(market.base, [market.base]):
+            for quote in names.get(market.quote, [market.quote]):
+                table.setdefault(f"{base}/{quote}", market)
     return table
 
 
 def _unalias(symbol: str) -> str:
     base, sep, quote = symbol.upper().partition("/")
-    return f"{_ALIASES.get(base, base)}{sep}{quote}"
+    return f"{_ALIASES.get(base, base)}{sep}{_ALIASES.get(quote, quote)}"
 
 
 class _Ticker(msgspec.Struct):
     symbol: str
-    last: float
-    bid: float | None = None
-    ask: float | None = None
-    timestamp: str = ""  # not in Kraken's documented ticker; used if it ever appears
+    last: Decimal | None = None  # only guaranteed if the pair traded in the past 24 h
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    timestamp: str = ""
 
 
 class _Trade(msgspec.Struct):
     symbol: str
-    price: float
+    price: Decimal
     timestamp: str
     trade_id: int = 0
 
@@ -88,7 +124,7 @@ class _Message(msgspec.Struct):
     symbol: str = ""
 
 
-_decoder = msgspec.json.Decoder(_Message)
+_decoder = msgspec.json.Decoder(_Message, float_hook=Decimal)  # numbers exactly
 
 
 class KrakenProtocol:
@@ -107,6 +143,7 @@ class KrakenProtocol:
         self.client_ping_interval_s: float | None = 20.0  # websocket pings, no venue limit
         self.control_limit: int | None = None
         self.ping_interval_s = config.ping_interval_s
+        self.last_trade_ids: dict[str, int] = {}  # symbol -> newest trade id passed on
 
     def session(self, link: SessionLink) -> KrakenSession:
         """The state of one new connection."""
@@ -129,7 +166,11 @@ class KrakenSession:
         )
 
     async def subscribe(self, ws: FeedConnection) -> None:
-        params = {"channel": self._protocol.channel, "symbol": self._protocol.subscribe_symbols}
+        params = {
+            "channel": self._protocol.channel,
+            "symbol": self._protocol.subscribe_symbols,
+            "snapshot": True,  # explicit: the docs give both defaults for trade
+        }
         request = {"method": "subscribe", "params": params, "req_id": next(self._ids)}
         await ws.send(msgspec.json.encode(request), text=True)
 
@@ -171,10 +212,15 @@ class KrakenSession:
 
     def _data(self, message: _Message, raw: bytes, recv_ns: int) -> list[Tick] | str:
         """Every item's Tick; bad items are counted, good ones of the same message pass."""
+        items = message.data or []
+        if message.type == "snapshot" and self._item is _Trade:
+            items = self._newest_trades(items)
+            if not items:
+                return []
         ticks: list[Tick] = []
         problems: list[str] = []
-        for item in message.data or ():
-            out = self._tick(item, recv_ns)
+        for item in items:
+            out = self._tick(item, recv_ns, snapshot=message.type == "snapshot")
             if isinstance(out, str):
                 problems.append(out)
             elif out is not None:
@@ -185,7 +231,32 @@ class KrakenSession:
             self._link.drop(reason, raw)
         return ticks
 
-    def _tick(self, item: dict[str, Any], recv_ns: int) -> Tick | str | None:
+    def _newest_trades(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Of a trade snapshot (history), the newest trade per symbol not yet passed on.
+
+        Nothing during a rollover: the old connection still delivers the live trades.
+        """
+        if self._link.overlap is not None:
+            return []
+        newest: dict[str, dict[str, Any]] = {}
+        for item in items:
+            symbol, trade_id = item.get("symbol"), item.get("trade_id")
+            if not isinstance(symbol, str) or not isinstance(trade_id, int):
+                newest.setdefault(f"?{len(newest)}", item)  # let _tick say what is wrong
+                continue
+            best = newest.get(symbol)
+            if best is None or trade_id > best["trade_id"]:
+                newest[symbol] = item
+        passed = self._protocol.last_trade_ids
+        out = []
+        for symbol, item in newest.items():
+            market = self._pairs.get(symbol)
+            if market is not None and item["trade_id"] <= passed.get(market.symbol, -1):
+                continue  # already passed on, live, before this connection
+            out.append(item)
+        return out
+
+    def _tick(self, item: dict[str, Any], recv_ns: int, *, snapshot: bool) -> Tick | str | None:
         """A Tick, a drop reason, or None (a trade already passed on during a rollover)."""
         try:
             data: _Ticker | _Trade = msgspec.convert(item, self._item)
@@ -194,20 +265,34 @@ class KrakenSession:
         market = self._pairs.get(data.symbol)
         if market is None:
             return "unknown_symbol"
-        price = data.last if isinstance(data, _Ticker) else data.price
+        exact = data.last if isinstance(data, _Ticker) else data.price
+        if exact is None:
+            return "no_last_price"  # not traded in the past 24 hours: nothing to tell
         try:
             ts_ms = parse_ts(data.timestamp) if data.timestamp else recv_ns // 1_000_000
         except TickFormatError:
             return "bad_field"
+        price = float(exact)
         if not (price > 0.0 and math.isfinite(price)):
             return "bad_field"
+        m = market
         if isinstance(data, _Ticker):
-            m = market
-            return Tick(VENUE, m.symbol, m.base, m.quote, price, ts_ms, recv_ns, data.bid, data.ask)
-        tick = Tick(VENUE, market.symbol, market.base, market.quote, price, ts_ms, recv_ns)
+            bid = float(data.bid) if data.bid is not None else None
+            ask = float(data.ask) if data.ask is not None else None
+            return Tick(
+                VENUE, m.symbol, m.base, m.quote, price, ts_ms, recv_ns, bid, ask, str(exact)
+            )
+        is_snapshot = snapshot
+        tick = Tick(
+            VENUE, m.symbol, m.base, m.quote, price, ts_ms, recv_ns, None, None, str(exact),
+            is_snapshot,
+        )  # fmt: skip
         overlap = self._link.overlap  # a rollover (only if max_connection_age_s is set)
         if overlap is not None and not overlap.admit(self._link.serial, tick, data.trade_id):
             return None
+        last = self._protocol.last_trade_ids
+        if data.trade_id > last.get(m.symbol, -1):
+            last[m.symbol] = data.trade_id
         return tick
 
     def _on_subscribe(self, message: _Message) -> str | None:

@@ -4,7 +4,10 @@ Speaks the public protocol (see /work/shared/reference/exchange-feeds.md): a `st
 message on connect; `{"method": "subscribe", "params": {"channel": "ticker" | "trade",
 "symbol": [...], "snapshot": bool}, "req_id": N}` answered once per symbol (`success`
 true, or false with `error` for a pair not listed); then a snapshot (unless
-`snapshot` is false) and an update per symbol per step, with JSON numbers;
+`snapshot` is false: the ticker's current state, or the last 50 trades of the pair, oldest
+first, each with its own time) and an update per symbol per step, with JSON numbers; the
+ticker carries its `timestamp`, and no `last` for `untraded_symbols` (Kraken guarantees
+`last` only for a pair traded in the past 24 hours; such pairs print no trades);
 `{"channel": "heartbeat"}` every `heartbeat_interval_s` to subscribed connections; the
 application ping `{"method": "ping", "req_id": N}` answered with a pong (not during a
 stall). Faults: those of `SimulatedVenue`.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +37,7 @@ __all__ = ["CHANNELS", "KrakenSimulator"]
 log = logging.getLogger(__name__)
 
 CHANNELS = ("ticker", "trade")
+SNAPSHOT_TRADES = 50  # "The snapshot reflects the most recent 50 trades."
 _encode = msgspec.json.Encoder().encode
 
 
@@ -66,16 +71,22 @@ class KrakenSimulator(SimulatedVenue):
         volatility_scale: float = 1.0,
         *,
         heartbeat_interval_s: float = 1.0,
+        untraded_symbols: Sequence[str] = (),
         **options: Any,
     ) -> None:
         super().__init__(
             symbols, seed, tick_interval_ms, seconds_per_step, volatility_scale, **options
         )
+        untraded = set(untraded_symbols)
+        self._untraded = {i for i, x in enumerate(self.board.listings) if x.symbol in untraded}
+        self._history: dict[int, deque[dict[str, Any]]] = {}  # listing -> recent trades
+        self._step_ms = 0  # event time of the last step
         self._by_pair = {x.symbol: i for i, x in enumerate(self.board.listings)}
         self._heartbeat_s = heartbeat_interval_s
         self._clients: dict[ServerConnection, _Client] = {}
         self.subscribe_log: list[tuple[int, str, tuple[str, ...]]] = []  # (conn, channel, pairs)
         self.pings = 0
+        self.snapshot_params: list[object] = []  # the `snapshot` of each subscribe (None: absent)
 
     @property
     def url(self) -> str:
@@ -137,6 +148,8 @@ class KrakenSimulator(SimulatedVenue):
         if not isinstance(pairs, list) or not all(isinstance(p, str) for p in pairs):
             return [self._error(method, req_id, "Field 'symbol' must be a list", time_in)]
         self.subscribe_log.append((client.serial, channel, tuple(pairs)))
+        if method == "subscribe":
+            self.snapshot_params.append(params.get("snapshot"))
         replies = []
         for pair in pairs:
             if pair not in self._by_pair:
@@ -153,7 +166,7 @@ class KrakenSimulator(SimulatedVenue):
             message = {"method": method, "result": result, "success": True, "req_id": req_id}
             replies.append(self._reply(message, time_in))
             if method == "subscribe" and snapshot:
-                replies.append(self._data(channel, "snapshot", [self._by_pair[pair]]))
+                replies.append(self._snapshot(channel, self._by_pair[pair]))
         self._update_streaming()
         return replies
 
@@ -175,24 +188,32 @@ class KrakenSimulator(SimulatedVenue):
 
     # Market data ---------------------------------------------------------------------------
 
+    def _time_ms(self) -> int:
+        """The last step's event time (the clock is read once per step)."""
+        return self._step_ms or self._now_ms()
+
+    def _trade(self, i: int) -> dict[str, Any]:
+        board, x = self.board, self.board.listings[i]
+        return {
+            "symbol": x.symbol,
+            "side": "sell" if board.went_down(i) else "buy",
+            "price": float(board.price_str(i)),
+            "qty": float(board.qty_str(i)),
+            "ord_type": "market",
+            "trade_id": board.trade_id(i),
+            "timestamp": rfc3339_us(self._time_ms()),
+        }
+
     def _item(self, channel: str, i: int) -> dict[str, Any]:
+        if channel == "trade":
+            return self._trade(i)
         board, x = self.board, self.board.listings[i]
         price = float(board.price_str(i))
-        if channel == "trade":
-            return {
-                "symbol": x.symbol,
-                "side": "sell" if board.went_down(i) else "buy",
-                "price": price,
-                "qty": float(board.qty_str(i)),
-                "ord_type": "market",
-                "trade_id": board.trade_id(i),
-                "timestamp": rfc3339_us(self._now_ms()),
-            }
         _, high, low, volume, quote_volume = board.day_stats(i)
         bid, ask = board.book(i)
         qty, vol = float(board.qty_str(i)), float(volume)
         open_ = price / (1.0 + board.change_pct(i) / 100.0)
-        return {
+        item = {
             "symbol": x.symbol,
             "bid": float(bid),
             "bid_qty": qty,
@@ -205,19 +226,46 @@ class KrakenSimulator(SimulatedVenue):
             "high": float(high),
             "change": round(price - open_, x.price_decimals),
             "change_pct": round(board.change_pct(i), 2),
+            "timestamp": rfc3339_us(self._time_ms()),
         }
+        if i in self._untraded:
+            del item["last"]
+        return item
 
     def _data(self, channel: str, kind: str, listings: list[int]) -> bytes:
         items = [self._item(channel, i) for i in listings]
         return _encode({"channel": channel, "type": kind, "data": items})
 
+    def _snapshot(self, channel: str, i: int) -> bytes:
+        """A ticker's current state, or the pair's last 50 trades (history, oldest first)."""
+        if channel != "trade":
+            return self._data(channel, "snapshot", [i])
+        trades = list(self._history.get(i, ()))
+        if not trades and i not in self._untraded:  # before the first step: invent a past
+            now, newest = self._time_ms(), self._trade(i)
+            for age in range(SNAPSHOT_TRADES, 0, -1):
+                trade = dict(newest, timestamp=rfc3339_us(now - 1000 * age))
+                trades.append(trade | {"trade_id": newest["trade_id"] - age})
+        return _encode({"channel": channel, "type": "snapshot", "data": trades})
+
+    def _record_trades(self) -> None:
+        """Keep each pair's last 50 trades for trade snapshots."""
+        for i in range(len(self.board.listings)):
+            if i not in self._untraded:
+                history = self._history.setdefault(i, deque(maxlen=SNAPSHOT_TRADES))
+                history.append(self._trade(i))
+
     async def _step(self) -> None:
         self.board.step()
+        self._step_ms = self._now_ms()
+        self._record_trades()
         cache: dict[tuple[str, str], bytes] = {}
         for client in list(self._clients.values()):
             messages = []
             for channel, pairs in client.symbols.items():
                 for pair in pairs:
+                    if channel == "trade" and self._by_pair[pair] in self._untraded:
+                        continue  # no trade today
                     message = cache.get((channel, pair))
                     if message is None:
                         listing = [self._by_pair[pair]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from streams.errors import FeedError
@@ -23,7 +24,9 @@ TRADE = (
     '{"e": "trade", "E": 1672515782136, "s": "BTCUSDT", "t": 12345, "p": "43000.01", '
     '"q": "0.0012", "T": 1672515782134, "m": true, "M": true}'
 )
-EXPECTED = Tick("binance", "BTC/USDT", "BTC", "USDT", 43000.01, 1672515782134, RECV)
+EXPECTED = Tick(
+    "binance", "BTC/USDT", "BTC", "USDT", 43000.01, 1672515782134, RECV, price_exact="43000.01"
+)
 
 
 def envelope(data: str, stream: str = "btcusdt@trade") -> str:
@@ -55,7 +58,8 @@ def test_agg_trade_from_the_binance_docs_becomes_a_tick() -> None:
         '"q": "100", "f": 100, "l": 105, "T": 1672515782136, "m": true, "M": true}'
     )
     ticks = parse_message(envelope(data, "bnbbtc@aggTrade"), SYMBOLS, RECV)
-    assert ticks == [Tick("binance", "BNB/BTC", "BNB", "BTC", 0.001, 1672515782136, RECV)]
+    expected = Tick("binance", "BNB/BTC", "BNB", "BTC", 0.001, 1672515782136, RECV)
+    assert ticks == [msgspec.structs.replace(expected, price_exact="0.001")]
 
 
 def test_recv_time_defaults_to_now() -> None:

@@ -20,8 +20,9 @@ TICKER = (
     '"best_bid_quantity": "0.1", "best_ask": "21933.00", "best_ask_quantity": "0.2"}]}]}'
 )
 EXPECTED = Tick(
-    "coinbase", "BTC/USD", "BTC", "USD", 21932.98, 1675974637167, RECV, 21932.97, 21933.0
-)
+    "coinbase", "BTC/USD", "BTC", "USD", 21932.98, 1675974637167, RECV, 21932.97, 21933.0,
+    "21932.98",
+)  # fmt: skip
 HEARTBEAT = (
     '{"channel": "heartbeats", "client_id": "", "timestamp": "2023-06-23T20:31:26.122969572Z", '
     '"sequence_num": %d, "events": [{"current_time": "2023-06-23 20:31:56.121961769 +0000 UTC '
@@ -47,7 +48,9 @@ def test_a_ticker_batch_without_best_bid_ask_gives_a_tick_without_them() -> None
         '"sequence_num": 0, "events": [{"type": "update", "tickers": [{"type": "ticker", '
         '"product_id": "ETH-USD", "price": "1650.5", "volume_24_h": "1"}]}]}'
     )
-    tick = Tick("coinbase", "ETH/USD", "ETH", "USD", 1650.5, 1677672918382, RECV)
+    tick = Tick(
+        "coinbase", "ETH/USD", "ETH", "USD", 1650.5, 1677672918382, RECV, price_exact="1650.5"
+    )
     assert s.handle(raw.encode(), RECV) == [tick]
 
 

@@ -45,13 +45,17 @@ def session(*symbols: str, channel: str = "") -> tuple[KrakenSession, RecordingL
 
 def test_the_reference_ticker_becomes_a_tick_stamped_on_receipt() -> None:
     s, _ = session()
-    tick = Tick("kraken", "BTC/USD", "BTC", "USD", 26500.1, RECV // 10**6, RECV, 26500.1, 26500.2)
+    tick = Tick(
+        "kraken", "BTC/USD", "BTC", "USD", 26500.1, RECV // 10**6, RECV, 26500.1, 26500.2, "26500.1"
+    )
     assert s.handle(TICKER.encode(), RECV) == [tick]
 
 
 def test_the_reference_trade_becomes_a_tick_at_trade_time() -> None:
     s, _ = session(channel="trade")
-    tick = Tick("kraken", "BTC/USD", "BTC", "USD", 26500.1, 1695628177708, RECV)
+    tick = Tick(
+        "kraken", "BTC/USD", "BTC", "USD", 26500.1, 1695628177708, RECV, price_exact="26500.1"
+    )
     assert s.handle(TRADE.encode(), RECV) == [tick]
 
 
@@ -81,10 +85,20 @@ def test_a_refused_symbol_is_an_error_reply_and_is_reported() -> None:
 
 
 def test_xbt_is_read_as_btc() -> None:
-    assert pairs(("XBT/USD",)) == {
-        "BTC/USD": Market("BTC/USD", "BTC", "USD"),
-        "XBT/USD": Market("BTC/USD", "BTC", "USD"),
-    }
+    table = pairs(("XBT/USD",))
+    btc = Market("BTC/USD", "BTC", "USD")
+    assert (table["BTC/USD"], table["XBT/USD"], table["XXBT/ZUSD"]) == (btc, btc, btc)
+    assert {m.symbol for m in table.values()} == {"BTC/USD"}
+
+
+def test_xdg_is_read_as_doge_in_configuration_and_on_the_wire() -> None:
+    """Kraken's older code for Dogecoin (ccxt's commonCurrencies for kraken: XDG -> DOGE)."""
+    protocol = KrakenProtocol(FeedConfig("kraken", ("XDG/USD",)))
+    assert protocol.subscribe_symbols == ["DOGE/USD"]
+    s, _ = session("DOGE/USD")
+    raw = TICKER.replace('"BTC/USD"', '"XDG/USD"')
+    out = s.handle(raw.encode(), RECV)
+    assert isinstance(out, list) and [t.symbol for t in out] == ["DOGE/USD"]
 
 
 def test_a_trade_seen_on_the_other_connection_of_a_rollover_is_not_passed_twice() -> None:
@@ -102,7 +116,7 @@ def test_a_trade_seen_on_the_other_connection_of_a_rollover_is_not_passed_twice(
         ("not json", "malformed_json"),
         ("[1, 2]", "unknown_shape"),
         ('{"hello": "world"}', "unknown_shape"),
-        (TICKER.replace('26500.1, "volume"', '"26500.1", "volume"'), "bad_field"),
+        (TICKER.replace('26500.1, "volume"', '[26500.1], "volume"'), "bad_field"),
         (TICKER.replace('"last": 26500.1', '"last": -5'), "bad_field"),
         (TICKER.replace('"symbol": "BTC/USD"', '"symbol": "DOGE/USD"'), "unknown_symbol"),
         ('{"method": "cancel_order", "success": false, "error": "nope"}', "error_reply"),

@@ -1,0 +1,63 @@
+"""Prices are read exactly at the edge: the venue's digits reach `Tick.exact_price()` without
+passing through float64 (issue 11, item 8). The prices below have more significant digits
+than a float64 holds, so any float on the way would show."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+import pytest
+
+from streams.feeds.binance import BinanceProtocol
+from streams.feeds.coinbase import CoinbaseProtocol
+from streams.feeds.interface import FeedConfig
+from streams.feeds.kraken import KrakenProtocol
+from streams.ticks import Tick, decode_tick, encode_tick
+from tests.unit.recording_link import RecordingLink
+
+RECV = 1_695_628_177_800_000_000
+DIGITS = "26500.123456789012345678"  # 24 significant digits; float64 keeps about 17
+
+MESSAGES = {
+    "binance": (
+        '{"stream": "btcusd@trade", "data": {"e": "trade", "E": 1695628177708, "s": "BTCUSD", '
+        f'"t": 1, "p": "{DIGITS}", "q": "0.01", "T": 1695628177708, "m": true, "M": true}}}}'
+    ),
+    "coinbase": (
+        '{"channel": "ticker", "timestamp": "2023-09-25T07:49:37.708706123Z", '
+        '"sequence_num": 0, "events": [{"type": "update", "tickers": [{"type": "ticker", '
+        f'"product_id": "BTC-USD", "price": "{DIGITS}"}}]}}]}}'
+    ),
+    "kraken": (
+        '{"channel": "trade", "type": "update", "data": [{"symbol": "BTC/USD", "side": "buy", '
+        f'"price": {DIGITS}, "qty": 0.01, "ord_type": "market", "trade_id": 4665906, '
+        '"timestamp": "2023-09-25T07:49:37.708706Z"}]}'
+    ),
+}
+PROTOCOLS = {"binance": BinanceProtocol, "coinbase": CoinbaseProtocol, "kraken": KrakenProtocol}
+
+
+@pytest.mark.parametrize("venue", list(MESSAGES))
+def test_the_venues_digits_reach_the_exact_price(venue: str) -> None:
+    channel = "ticker" if venue == "coinbase" else "trade"
+    config = FeedConfig(venue, ("BTC/USD",), channel=channel)
+    session = PROTOCOLS[venue](config).session(RecordingLink())  # type: ignore[abstract]
+    out = session.handle(MESSAGES[venue].encode(), RECV)
+    assert isinstance(out, list) and len(out) == 1
+    assert out[0].exact_price() == Decimal(DIGITS)
+    assert Decimal(repr(out[0].price)) != Decimal(DIGITS)  # the float could not have done it
+
+
+def test_the_exact_price_survives_the_bus_codec() -> None:
+    tick = Tick("binance", "BTC/USD", "BTC", "USD", float(DIGITS), 1, RECV, price_exact=DIGITS)
+    assert decode_tick(encode_tick(tick)).exact_price() == Decimal(DIGITS)
+
+
+def test_a_tick_from_before_the_exact_field_decodes_with_its_float() -> None:
+    old = msgspec.json.encode(
+        {"venue": "x", "symbol": "A/B", "base": "A", "quote": "B", "price": 0.1, "ts_ms": 1,
+         "recv_ns": 2}
+    )  # fmt: skip
+    tick = decode_tick(old)
+    assert (tick.price_exact, tick.snapshot, tick.exact_price()) == ("", False, Decimal("0.1"))
