@@ -10,7 +10,7 @@ half loaded would make every alert after it wrong.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -31,6 +31,7 @@ LOT_SCHEMA: dict[str, pl.DataType] = {
     "acquired_at": pl.Datetime("us", "UTC"),
 }
 MAX_REPORTED = 20  # errors listed before "... and N more"
+STEP_ROWS = 5_000  # rows between two progress reports (on_step)
 
 
 def empty_lots() -> pl.DataFrame:
@@ -38,17 +39,31 @@ def empty_lots() -> pl.DataFrame:
     return pl.DataFrame(schema=LOT_SCHEMA)
 
 
-def load_portfolio(path: str | Path) -> pl.DataFrame:
-    """Read and validate a portfolio CSV; raises PortfolioError listing every bad row."""
+def load_portfolio(
+    path: str | Path, on_step: Callable[[str, int, int], None] | None = None
+) -> pl.DataFrame:
+    """Read and validate a portfolio CSV; raises PortfolioError listing every bad row.
+
+    `on_step("reading FILE", line, lines)` is called every few thousand lines (a
+    progress bar for a large file)."""
     file = Path(path)
     try:
+        total = 0
+        if on_step is not None:
+            with file.open("rb") as raw:
+                total = max(0, sum(1 for _ in raw) - 1)
         with file.open(newline="", encoding="utf-8-sig") as handle:
-            return parse_portfolio(handle, str(file))
+            return parse_portfolio(handle, str(file), on_step, total)
     except FileNotFoundError as exc:
         raise PortfolioError(f"{file}: portfolio file not found") from exc
 
 
-def parse_portfolio(lines: Iterable[str], source: str) -> pl.DataFrame:
+def parse_portfolio(
+    lines: Iterable[str],
+    source: str,
+    on_step: Callable[[str, int, int], None] | None = None,
+    total: int = 0,
+) -> pl.DataFrame:
     """Parse CSV text lines (header first) from `source` into the lot frame."""
     reader = csv.reader(lines)
     header = next(reader, None)
@@ -71,8 +86,11 @@ def parse_portfolio(lines: Iterable[str], source: str) -> pl.DataFrame:
     columns: dict[str, list[object]] = {c: [] for c in COLUMNS}
     errors: list[str] = []
     seen: dict[str, int] = {}
+    phase = f"reading {source}"
     for row in reader:
         line = reader.line_num
+        if on_step is not None and line % STEP_ROWS == 0:
+            on_step(phase, line - 1, total)
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) != len(names):
@@ -92,6 +110,8 @@ def parse_portfolio(lines: Iterable[str], source: str) -> pl.DataFrame:
         if not row_errors:
             for name in COLUMNS:
                 columns[name].append(values[name])
+    if on_step is not None:
+        on_step(phase, total, total)
     if errors:
         shown = errors[:MAX_REPORTED]
         more = len(errors) - len(shown)

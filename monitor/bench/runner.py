@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -31,6 +31,7 @@ from monitor.bench.memory import rss_source
 from monitor.bench.report import BenchReport
 from monitor.bench.scaling import measure_sizes
 from monitor.detect import trigger_rules
+from monitor.progress import Progress as Bar
 from streams.bus.broker import BrokerNotFoundError, LocalBroker, find_broker
 from streams.bus.kafka import LOCAL_BROKER_GROUP_TIMING, GroupTiming, KafkaBus
 
@@ -74,14 +75,37 @@ class BenchOptions:
 Progress = Callable[[str], None]
 
 
-def stderr_progress() -> Progress:
-    """Progress lines on stderr, stamped with the time since the bench started."""
-    started = time.monotonic()
+SECTIONS = ("ceilings", "ingest", "detect", "latency", "memory", "scaling")  # in run order
 
-    def say(message: str) -> None:
-        print(f"[bench +{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
-    return say
+class BenchProgress:
+    """Progress lines on stderr, stamped with the time since the bench started; on a
+    terminal, a bar of the sections done below them (monitor.progress)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._started = time.monotonic()
+        self._bar = Bar(
+            "bench", len(SECTIONS), "sections", stream=stream or sys.stderr, every_s=1e9
+        )
+        self._section = 0
+
+    def __call__(self, message: str) -> None:
+        head = message.split(":", 1)[0].strip()
+        if head == "lots":  # designing the lots opens the detect section
+            head = "detect"
+        if head in SECTIONS:
+            self._section = max(self._section, SECTIONS.index(head))
+        self._bar.update(self._section)  # sections before this one are done
+        self._bar.note(f"[bench +{time.monotonic() - self._started:6.1f}s] {message}")
+
+    def finish(self) -> None:
+        """All sections done: the bar's last line (a terminal), nothing otherwise."""
+        self._bar.finish()
+
+
+def stderr_progress(stream: TextIO | None = None) -> BenchProgress:
+    """The bench's progress on stderr (see BenchProgress)."""
+    return BenchProgress(stream)
 
 
 def machine() -> dict[str, Any]:

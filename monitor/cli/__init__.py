@@ -16,12 +16,15 @@ from monitor import __version__
 def main() -> None:
     """Real-time tax-loss-harvesting monitor for crypto portfolios.
 
-    Watches exchange price ticks against your tax lots and emits a JSON alert
-    (schema hm.alert/1, one per line on stdout) when selling lots of one
-    (account, wallet, asset) would realize a loss worth more than its costs.
-    Not tax advice: check every alert against your own situation.
+    Watches exchange price ticks (Binance, Coinbase, Kraken, any ccxt venue) against
+    your tax lots and emits an alert when selling lots of one (account, wallet, asset)
+    would realize a loss worth more than its costs: a readable line on a terminal,
+    JSON (schema hm.alert/1, one per line on stdout) piped or with --json, and to
+    webhooks, Kafka and websocket subscribers as configured. Not tax advice: check
+    every alert against your own situation.
 
-    Start with `harvest-monitor demo`: an offline run against a simulated exchange.
+    Start with `harvest-monitor demo`: an offline run against simulated Binance,
+    Coinbase and Kraken; `harvest-monitor status` asks a running one what it is doing.
     """
 
 

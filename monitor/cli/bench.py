@@ -97,9 +97,10 @@ def bench(
     5. scaling: detection cost per tick at each lot count, and the ratio 1M / 10k;
     6. memory: RSS bytes per open lot, and the book + trigger index rebuild time.
 
-    Everything runs on this machine in one process tree; progress goes to stderr, the
-    table to stdout. Targets are shown as met / MISSED, never enforced. A full run
-    (1M lots) takes several minutes and a few GB of memory.
+    Everything runs on this machine in one process tree; progress goes to stderr (a
+    bar on a terminal, plain lines otherwise), the table to stdout. Targets are shown
+    as met / MISSED, never enforced. A full run (1M lots) takes several minutes and a
+    few GB of memory.
     """
     from monitor.bench.runner import BenchOptions, run_bench, stderr_progress
     from monitor.bench.table import render
@@ -113,11 +114,14 @@ def bench(
         big=big,
         sizes=sizes,
     )
+    progress = stderr_progress()
     try:
-        report = asyncio.run(run_bench(options, stderr_progress()))
+        report = asyncio.run(run_bench(options, progress))
     except ValueError as exc:
         fail(str(exc))
         return
+    finally:
+        progress.finish()
     click.echo(render(report), nl=False)
     if json_path:
         Path(json_path).write_text(json.dumps(report.json(), indent=2) + "\n")

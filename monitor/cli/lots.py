@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import click
+import polars as pl
 
 from monitor.cli import main
 from monitor.cli.runner import fail, settings_or_exit
@@ -60,8 +61,10 @@ def lots(
     """Open lots with unrealized P&L and each lot's trigger price at the last price.
 
     The trigger is the price under which harvesting the lot is worth it ([harvest],
-    [tax]); a lot is harvestable when the last price is at or under it. The last
-    price of an asset is --price, else the price of its latest alert in the ledger.
+    [tax]); a lot is harvestable when the last price is at or under it, `unknown`
+    when the asset has no known price. The last price of an asset is --price, else
+    the price of its latest alert in the ledger. An --account or --asset that matches
+    no lot exits 1 naming what is held; a --price for an asset not held is refused.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -76,6 +79,7 @@ def lots(
         latest = ledger.alerts.latest_prices()
     finally:
         ledger.close()
+    _check_priced_assets(given, frame, settings.ledger.path)
     last = {a: Decimal(p) for a, (p, _) in latest.items()} | given
     book = build_book(settings, frame)
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
@@ -86,12 +90,15 @@ def lots(
         )
     )
     rows: list[tuple[str, ...]] = []
+    unpriced: set[str] = set()
     for lot in frame.iter_rows(named=True):
         if (account and lot["account"] != account) or (asset and lot["asset"] != asset.upper()):
             continue
         price = last.get(lot["asset"])
         trigger = triggers.get(lot["lot_id"])
         value = lot["quantity"] * price if price is not None else None
+        if price is None:
+            unpriced.add(lot["asset"])
         rows.append(
             (
                 lot["lot_id"],
@@ -104,16 +111,69 @@ def lots(
                 _plain(price) if price is not None else "-",
                 _cents(value) if value is not None else "-",
                 _cents(value - lot["cost_basis_usd"]) if value is not None else "-",
-                f"{trigger:.2f}" if trigger is not None else "never",
-                "yes"
-                if price is not None and trigger is not None and price <= Decimal(repr(trigger))
-                else "no",
+                _trigger(trigger) if trigger is not None else "never",
+                _harvestable(price, trigger),
             )
         )
+    if not rows and frame.height and (account or asset):
+        _nothing_matches(frame, account, asset, settings.ledger.path)
     _print(rows, fmt)
     if not frame.height:
         click.echo(
             f"no open lots in {settings.ledger.path}: `harvest-monitor lots import FILE`", err=True
+        )
+    if unpriced:
+        names = ", ".join(sorted(unpriced))
+        click.echo(
+            f"no known price for {names}: harvestable is unknown; give --price ASSET=USD "
+            "(the default is the price of the asset's latest alert in the ledger)",
+            err=True,
+        )
+
+
+def _harvestable(price: Decimal | None, trigger: float | None) -> str:
+    """`yes` at or under the trigger, `no` above it or never, `unknown` without a price."""
+    if trigger is None:
+        return "no"
+    if price is None:
+        return "unknown"
+    return "yes" if price <= Decimal(repr(trigger)) else "no"
+
+
+def _trigger(trigger: float) -> str:
+    """Cents from 1 USD up; six significant digits under (a 0.148096 trigger is not 0.15)."""
+    return f"{trigger:.2f}" if trigger >= 1 else f"{trigger:.6g}"
+
+
+def _held(frame: pl.DataFrame, column: str) -> str:
+    names = sorted(set(frame[column].to_list()))
+    return ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
+
+
+def _nothing_matches(
+    frame: pl.DataFrame, account: str | None, asset: str | None, path: str
+) -> None:
+    """One line naming what is held instead, and exit 1."""
+    if asset and asset.upper() not in set(frame["asset"].to_list()):
+        message = (
+            f"no open lot of asset {asset.upper()} in {path}; assets held: {_held(frame, 'asset')}"
+        )
+    elif account and account not in set(frame["account"].to_list()):
+        message = f"no account {account!r} in {path}; accounts: {_held(frame, 'account')}"
+    else:
+        message = f"account {account!r} holds no open lot of {(asset or '').upper()} in {path}"
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _check_priced_assets(given: dict[str, Decimal], frame: pl.DataFrame, path: str) -> None:
+    """--price for an asset the ledger has no open lot of is a typo: refuse it (exit 2)."""
+    held = set(frame["asset"].to_list())
+    unknown = sorted(set(given) - held)
+    if unknown:
+        fail(
+            f"--price {', '.join(unknown)}: no open lot of {', '.join(unknown)} in {path}; "
+            f"assets held: {_held(frame, 'asset') or 'none'}"
         )
 
 
@@ -129,12 +189,14 @@ def import_(config: str | None, file: str) -> None:
     """
     from monitor.errors import MonitorError
     from monitor.ledger import Ledger
+    from monitor.progress import Phases
 
     settings = settings_or_exit(config)
     try:
         ledger = Ledger(settings.ledger.path).open()
         try:
-            result = ledger.import_lots(file)
+            with Phases("lots") as progress:
+                result = ledger.import_lots(file, progress)
         finally:
             ledger.close()
     except MonitorError as exc:

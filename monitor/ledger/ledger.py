@@ -20,6 +20,7 @@ from monitor.ledger import lots as lot_rows
 from monitor.ledger.alerts import LedgerAlertStore
 from monitor.ledger.database import Database, undec
 from monitor.ledger.intents import IntentTable
+from monitor.progress import Step
 from monitor.tax.disposal import Disposal
 
 
@@ -64,10 +65,11 @@ class Ledger:
     def schema_version(self) -> int:
         return self.db.version
 
-    def import_lots(self, path: str | Path) -> lot_rows.ImportResult:
-        """Import a portfolio CSV, idempotent by lot_id (see monitor/ledger/lots.py)."""
+    def import_lots(self, path: str | Path, on_step: Step | None = None) -> lot_rows.ImportResult:
+        """Import a portfolio CSV, idempotent by lot_id (see monitor/ledger/lots.py);
+        `on_step` follows a large file's reading and writing (monitor.progress)."""
         with self.db.transaction() as conn:
-            return lot_rows.import_file(conn, path)
+            return lot_rows.import_file(conn, path, on_step)
 
     def import_frame(self, lots: pl.DataFrame, source: str) -> lot_rows.ImportResult:
         """Import a lot frame already loaded (LOT_SCHEMA); `source` names it in errors."""

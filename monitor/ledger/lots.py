@@ -22,12 +22,14 @@ import polars as pl
 from monitor.errors import PortfolioError
 from monitor.ledger.database import dec, undec
 from monitor.ledger.migrations import iso, utc_now
-from monitor.portfolio import MAX_REPORTED, load_portfolio
+from monitor.portfolio import MAX_REPORTED, STEP_ROWS, load_portfolio
+from monitor.progress import Step
 from monitor.tax.disposal import Disposal, Term
 from monitor.triggers import long_term_from
 
 PLACES = Decimal(1).scaleb(-18)  # the lot frame's Decimal(38, 18)
 ZERO = Decimal(0)
+WRITE_CHUNK = 20_000  # lots inserted per statement batch (a progress step)
 COMPARED = ("account", "wallet", "asset", "quantity", "cost_basis_usd", "acquired_at")
 
 
@@ -53,16 +55,18 @@ def exact_share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
         return (total * part / whole).quantize(PLACES, rounding=ROUND_HALF_EVEN)
 
 
-def import_file(conn: sqlite3.Connection, path: str | Path) -> ImportResult:
+def import_file(
+    conn: sqlite3.Connection, path: str | Path, on_step: Step | None = None
+) -> ImportResult:
     """Import a portfolio CSV (validated like the loader); idempotent by lot_id.
 
     A lot_id already in the ledger with the same values is skipped; with different
     values the whole import is refused, naming each `file:line`. Call inside a
     transaction: either every new lot is added or none.
     """
-    lots = load_portfolio(path)
+    lots = load_portfolio(path, on_step)
     lines = _lines_by_lot_id(Path(path))
-    return import_frame(conn, lots, f"import:{Path(path).name}", str(path), lines)
+    return import_frame(conn, lots, f"import:{Path(path).name}", str(path), lines, on_step)
 
 
 def import_frame(
@@ -71,8 +75,10 @@ def import_frame(
     source: str,
     where: str,
     lines: dict[str, int] | None = None,
+    on_step: Step | None = None,
 ) -> ImportResult:
-    """Import a lot frame (LOT_SCHEMA); see `import_file`."""
+    """Import a lot frame (LOT_SCHEMA); see `import_file`. `on_step("writing", done,
+    total)` reports the rows written, a chunk at a time."""
     known: dict[str, tuple[object, ...]] = {}
     removed: set[str] = set()
     ids = lots["lot_id"].to_list()
@@ -91,7 +97,9 @@ def import_frame(
     errors: list[str] = []
     new_rows: list[tuple[object, ...]] = []
     now = utc_now()
-    for lot in lots.iter_rows(named=True):
+    for i, lot in enumerate(lots.iter_rows(named=True)):
+        if on_step is not None and i % STEP_ROWS == 0:
+            on_step("checking lots", i, lots.height)
         values = (
             lot["account"],
             lot["wallet"],
@@ -117,6 +125,8 @@ def import_frame(
                 f"{at}: lot_id: {lot['lot_id']!r} {was} "
                 f"{'; '.join(diffs)}: a lot is imported once; give a changed lot a new lot_id"
             )
+    if on_step is not None:
+        on_step("checking lots", lots.height, lots.height)
     if errors:
         shown = errors[:MAX_REPORTED]
         more = [f"... and {len(errors) - len(shown)} more"] if len(errors) > len(shown) else []
@@ -130,17 +140,23 @@ def import_frame(
         "INSERT INTO import_batches (source, file, lots, imported_at) VALUES (?, ?, ?, ?)",
         (source, where, len(new_rows), now),
     ).lastrowid
-    conn.executemany(
-        "INSERT INTO lots (lot_id, account, wallet, asset, quantity, cost_basis_usd, acquired_at, "
-        "open_quantity, open_cost_basis_usd, status, source, created_at, batch) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
-        [(*r, r[4], r[5], source, now, batch) for r in new_rows],
-    )
-    conn.executemany(
-        "INSERT INTO lot_events (lot_id, kind, quantity, cost_basis_usd, at, recorded_at) "
-        "VALUES (?, 'opened', ?, ?, ?, ?)",
-        [(r[0], r[4], r[5], r[6], now) for r in new_rows],
-    )
+    for start in range(0, len(new_rows), WRITE_CHUNK):
+        if on_step is not None:
+            on_step("writing lots", start, len(new_rows))
+        part = new_rows[start : start + WRITE_CHUNK]
+        conn.executemany(
+            "INSERT INTO lots (lot_id, account, wallet, asset, quantity, cost_basis_usd, "
+            "acquired_at, open_quantity, open_cost_basis_usd, status, source, created_at, batch) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+            [(*r, r[4], r[5], source, now, batch) for r in part],
+        )
+        conn.executemany(
+            "INSERT INTO lot_events (lot_id, kind, quantity, cost_basis_usd, at, recorded_at) "
+            "VALUES (?, 'opened', ?, ?, ?, ?)",
+            [(r[0], r[4], r[5], r[6], now) for r in part],
+        )
+    if on_step is not None:
+        on_step("writing lots", len(new_rows), len(new_rows))
     return ImportResult(
         added=len(new_rows),
         unchanged=lots.height - len(new_rows) - skipped,

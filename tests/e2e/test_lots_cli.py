@@ -91,3 +91,44 @@ def test_remove_by_batch_and_by_id_from_the_command_line(tmp_path: Path) -> None
     assert nothing.exit_code == 2 and "--batch" in nothing.stderr
     ledger = Ledger(tmp_path / "ledger.sqlite").open()
     assert ledger.open_lots()["lot_id"].to_list() == ["L1"]
+
+
+def test_without_a_price_harvestable_is_unknown_not_no(tmp_path: Path) -> None:
+    csv_path = tmp_path / "p.csv"
+    csv_path.write_text(HEADER + "L1,a,w,BTC,1,60000,2026-01-02\nL2,a,w,DOGE,1000,200,2026-01-02\n")
+    assert cli(tmp_path, "lots", "import", str(csv_path)).exit_code == 0
+    result = cli(tmp_path, "lots", "--price", "BTC=50000", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = {r["lot_id"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows["L1"]["harvestable"] == "yes"
+    assert rows["L2"]["price_usd"] == "-" and rows["L2"]["harvestable"] == "unknown"
+    assert "no known price for DOGE: harvestable is unknown" in result.stderr
+    # DOGE at 0.20 a coin, short-term: 5% under is 0.19; 0.37*(200-1000p) - 0.003*1000p >= 25
+    # -> p <= 0.13137; loss >= 100 -> p <= 0.10: the trigger is the lowest, 0.1 (not "0.10").
+    assert rows["L2"]["trigger_usd"] == "0.1"
+
+
+def test_an_asset_or_account_that_matches_nothing_says_so(tmp_path: Path) -> None:
+    csv_path = tmp_path / "p.csv"
+    csv_path.write_text(HEADER + "L1,a,w,BTC,1,60000,2026-01-02\nL2,b,w,ETH,2,4000,2026-01-02\n")
+    assert cli(tmp_path, "lots", "import", str(csv_path)).exit_code == 0
+    result = cli(tmp_path, "lots", "--asset", "solana")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "no open lot of asset SOLANA" in result.stderr
+    assert "assets held: BTC, ETH" in result.stderr
+    result = cli(tmp_path, "lots", "--account", "c")
+    assert result.exit_code == 1 and "no account 'c'" in result.stderr
+    assert "accounts: a, b" in result.stderr
+    result = cli(tmp_path, "lots", "--account", "a", "--asset", "eth")
+    assert result.exit_code == 1 and "account 'a' holds no open lot of ETH" in result.stderr
+    assert cli(tmp_path, "lots", "--asset", "eth").exit_code == 0
+
+
+def test_a_price_for_an_asset_not_held_is_refused(tmp_path: Path) -> None:
+    csv_path = tmp_path / "p.csv"
+    csv_path.write_text(HEADER + "L1,a,w,BTC,1,60000,2026-01-02\n")
+    assert cli(tmp_path, "lots", "import", str(csv_path)).exit_code == 0
+    result = cli(tmp_path, "lots", "--price", "BTC=50000", "--price", "BTCC=50000")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--price BTCC: no open lot of BTCC" in result.stderr
+    assert "assets held: BTC" in result.stderr
