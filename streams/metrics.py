@@ -70,3 +70,16 @@ FEED_CONNECTED_SINCE = Gauge(
     "Wall-clock time the venue's current connection was subscribed (0: not connected).",
     ["venue"],
 )
+BUS_CLIENT_ERRORS = Counter(
+    "hm_bus_client_errors_total",
+    "Warnings and errors of the Kafka client (aiokafka and this bus), by the module that "
+    "logged them and their cause (the error class); the log shows one line per cause per "
+    "interval, with how many were held back.",
+    ["component", "cause"],
+)
+BUS_TOPIC_PROBLEMS = Gauge(
+    "hm_bus_topic_problems",
+    "1 while the last topic check found a topic missing and not creatable, or with fewer "
+    "partitions than [kafka] partitions and not growable, else 0.",
+    ["topic"],
+)

@@ -17,7 +17,7 @@ from typing import IO, Any
 from monitor.alerts.interface import AlertSink
 from monitor.alerts.schema import Alert
 from monitor.detect import Detector
-from streams.bus.interface import Consumer, Producer, Record
+from streams.bus.interface import Consumer, ConsumerProgress, Producer, ProducerStatus, Record
 from streams.ticks import Tick
 
 
@@ -92,6 +92,9 @@ class MeteredProducer:
     async def flush(self) -> None:
         await self._inner.flush()
 
+    def status(self) -> ProducerStatus:
+        return self._inner.status()
+
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         await self.publish_many(topic, [(key, value)])
 
@@ -128,6 +131,9 @@ class MeteredConsumer:
     async def commit(self) -> None:
         await self._inner.commit()
         self.watch.add(self._returned - self.watch.count)
+
+    async def progress(self) -> ConsumerProgress:
+        return await self._inner.progress()
 
 
 class TimedDetector:

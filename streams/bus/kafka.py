@@ -5,14 +5,22 @@ failures are counted in `hm_bus_produce_errors_total`, logged, and raised by the
 `flush()`. Consumers never auto-commit: `commit()` commits what `get_batch` returned.
 Every connection attempt is bounded by `connect_timeout_s` and fails with a BusError
 that names the bootstrap servers.
+
+Topics are checked at start (`ensure_topics`: created when missing, grown when they have
+fewer partitions than `[kafka] partitions`, else a BusError) and again while running
+(`watch_topics`: every few seconds, and as soon as an unreachable broker answers again),
+because a broker that restarts empty re-creates a topic on the first client's metadata
+request with its own default partition count (tansu: 4; Kafka: `num.partitions`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import (
     KafkaError,
     TopicAlreadyExistsError,
@@ -24,16 +32,50 @@ from streams.bus.kafka_client import (
     DEFAULT_CONNECT_TIMEOUT_S,
     KAFKA_GROUP_TIMING,
     LOCAL_BROKER_GROUP_TIMING,
+    TOPIC_CHECK_S,
     GroupTiming,
     connect_client,
 )
 from streams.bus.kafka_consumer import KafkaConsumer
+from streams.bus.kafka_log import install_repeat_filter
 from streams.bus.kafka_producer import KafkaProducer
 from streams.errors import BusError
+from streams.metrics import BUS_TOPIC_PROBLEMS
 
-__all__ = ["LOCAL_BROKER_GROUP_TIMING", "GroupTiming", "KafkaBus", "KafkaConsumer", "KafkaProducer"]
+__all__ = [
+    "LOCAL_BROKER_GROUP_TIMING",
+    "GroupTiming",
+    "KafkaBus",
+    "KafkaConsumer",
+    "KafkaProducer",
+    "TopicPlan",
+    "plan_topics",
+]
 
 log = logging.getLogger(__name__)
+RETRY_UNREACHABLE_S = 1.0  # how often `watch_topics` asks again while the broker is away
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPlan:
+    """What a topic check does: topics to create, to grow (to `partitions`), and the ones
+    with more partitions than configured (kept: Kafka cannot shrink a topic)."""
+
+    partitions: int
+    create: tuple[str, ...] = ()
+    grow: Mapping[str, int] = field(default_factory=dict)  # topic -> partitions it has
+    larger: Mapping[str, int] = field(default_factory=dict)
+
+
+def plan_topics(wanted: Sequence[str], existing: Mapping[str, int], partitions: int) -> TopicPlan:
+    """Compare the topics `wanted` with the `existing` ones (name -> partition count)."""
+    names = list(dict.fromkeys(wanted))
+    return TopicPlan(
+        partitions,
+        create=tuple(t for t in names if t not in existing),
+        grow={t: existing[t] for t in names if t in existing and existing[t] < partitions},
+        larger={t: existing[t] for t in names if t in existing and existing[t] > partitions},
+    )
 
 
 class KafkaBus:
@@ -51,17 +93,53 @@ class KafkaBus:
         self._config = config
         self._connect_timeout_s = connect_timeout_s
         self._group_timing = group_timing
+        install_repeat_filter()
 
     @property
     def description(self) -> str:
         return f"Kafka at {self._config.bootstrap_servers}"
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
-        """Create the topics that do not exist yet; ones that do (or appear meanwhile) are kept."""
+        """Create missing topics and grow short ones; BusError for what cannot be done."""
+        problems = await self._check(topics)
+        if problems:
+            raise BusError(" ".join(problems.values()))
+
+    async def watch_topics(self, topics: Sequence[str], every_s: float = TOPIC_CHECK_S) -> None:
+        """Check the topics every `every_s`, and every second while the broker is away so
+        the check runs right after it comes back; problems are logged on change."""
+        servers = self._config.bootstrap_servers
+        reachable = True
+        reported: dict[str, str] = {}
+        while True:
+            await asyncio.sleep(every_s if reachable else RETRY_UNREACHABLE_S)
+            try:
+                problems = await self._check(topics)
+            except BusError as exc:  # unreachable: the clients reconnect by themselves
+                if reachable:
+                    log.warning("topic check: %s", exc, extra={"bootstrap": servers})
+                reachable = False
+                continue
+            if not reachable:
+                log.info(
+                    "Kafka at %s answers again; topics checked",
+                    servers,
+                    extra={"bootstrap": servers, "topics": list(topics), "problems": problems},
+                )
+            reachable = True
+            for topic, problem in problems.items():
+                if reported.get(topic) != problem:
+                    log.error("%s", problem, extra={"topic": topic})
+            for topic in reported.keys() - problems.keys():
+                log.info("topic %s is as configured again", topic, extra={"topic": topic})
+            reported = problems
+
+    async def _check(self, topics: Sequence[str]) -> dict[str, str]:
+        """One check with a fresh admin client: topic -> problem left (none: as configured)."""
         config = self._config
         admin = await connect_client(
             config.bootstrap_servers,
-            "create topics",
+            "check topics",
             self._connect_timeout_s,
             lambda: AIOKafkaAdminClient(
                 bootstrap_servers=config.bootstrap_servers,
@@ -70,40 +148,97 @@ class KafkaBus:
             ),
         )
         try:
-            await self._create_missing(admin, list(dict.fromkeys(topics)))
+            async with asyncio.timeout(max(self._connect_timeout_s, 5.0) * 2):
+                problems = await self._reconcile(admin, list(dict.fromkeys(topics)))
+        except (KafkaError, TimeoutError) as exc:
+            raise BusError(
+                f"cannot check topics {list(topics)} on Kafka at {config.bootstrap_servers}: "
+                f"{type(exc).__name__} {exc}"
+            ) from exc
         finally:
             await admin.close()
+        for topic in topics:
+            BUS_TOPIC_PROBLEMS.labels(topic).set(1 if topic in problems else 0)
+        return problems
 
-    async def _create_missing(self, admin: AIOKafkaAdminClient, topics: list[str]) -> None:
-        servers = self._config.bootstrap_servers
-        try:
-            existing = set(await admin.list_topics())
-            missing = [t for t in topics if t not in existing]
-            if not missing:
-                return
-            response = await admin.create_topics(
-                [
-                    NewTopic(t, self._config.partitions, self._config.replication_factor)
-                    for t in missing
-                ]
+    async def _reconcile(self, admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, str]:
+        # List first: describing a missing topic makes an auto-creating broker create it.
+        existing = set(await admin.list_topics())
+        counts = {
+            d["topic"]: len(d["partitions"])
+            for d in await admin.describe_topics([t for t in topics if t in existing])
+            if d["error_code"] == 0
+        }
+        plan = plan_topics(topics, counts, self._config.partitions)
+        problems: dict[str, str] = {}
+        if plan.create:
+            problems.update(await self._create(admin, list(plan.create)))
+        if plan.grow:
+            problems.update(await self._grow(admin, plan.grow))
+        for topic, count in plan.larger.items():
+            log.info(
+                "topic %s has %d partitions, more than [kafka] partitions = %d: kept",
+                topic,
+                count,
+                plan.partitions,
+                extra={"topic": topic, "partitions": count},
             )
-        except KafkaError as exc:
-            raise BusError(f"cannot create topics {topics} on Kafka at {servers}: {exc}") from exc
+        return problems
+
+    async def _create(self, admin: AIOKafkaAdminClient, missing: list[str]) -> dict[str, str]:
+        config, servers = self._config, self._config.bootstrap_servers
+        response = await admin.create_topics(
+            [NewTopic(t, config.partitions, config.replication_factor) for t in missing]
+        )
+        problems = {}
         for topic, code, *message in response.topic_errors:
             error = for_code(code)
             if code == 0 or error is TopicAlreadyExistsError:  # created, or lost a race
                 continue
             detail = message[0] if message and message[0] else error.__name__
-            raise BusError(
+            problems[topic] = (
                 f"Kafka at {servers} refused to create topic {topic!r} with "
-                f"{self._config.partitions} partitions x {self._config.replication_factor} "
+                f"{config.partitions} partitions x {config.replication_factor} "
                 f"replicas: {detail}. Check [kafka] partitions and replication_factor "
                 "(at most the number of brokers) and the client's ACLs."
             )
-        log.info(
-            "created Kafka topics",
-            extra={"topics": missing, "partitions": self._config.partitions},
-        )
+        created = [t for t in missing if t not in problems]
+        if created:
+            log.info(
+                "created Kafka topics", extra={"topics": created, "partitions": config.partitions}
+            )
+        return problems
+
+    async def _grow(self, admin: AIOKafkaAdminClient, short: Mapping[str, int]) -> dict[str, str]:
+        """Add partitions to the topics in `short` (topic -> partitions it has)."""
+        config, servers = self._config, self._config.bootstrap_servers
+        problems = {}
+        for topic, count in short.items():
+            try:
+                response = await admin.create_partitions({topic: NewPartitions(config.partitions)})
+                errors = [
+                    (code, message) for _, code, message in response.topic_errors if code != 0
+                ]
+                if errors:
+                    raise for_code(errors[0][0])(errors[0][1] or "")
+            except KafkaError as exc:
+                problems[topic] = (
+                    f"topic {topic!r} on Kafka at {servers} has {count} partitions, "
+                    f"[kafka] partitions = {config.partitions}, and the broker did not add "
+                    f"them ({type(exc).__name__}: it may not support CreatePartitions). "
+                    f"Records go to the {count} partitions there are; to fix, recreate the "
+                    f"topic with {config.partitions} partitions (kafka-topics.sh --alter "
+                    "--partitions) or set [kafka] partitions to match."
+                )
+                continue
+            log.warning(
+                "topic %s had %d partitions (re-created by the broker?): grown to %d",
+                topic,
+                count,
+                config.partitions,
+                extra={"topic": topic, "partitions": config.partitions, "had": count},
+            )
+        return problems
 
     def producer(self) -> KafkaProducer:
         return KafkaProducer(self._config, connect_timeout_s=self._connect_timeout_s)

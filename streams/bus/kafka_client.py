@@ -26,7 +26,10 @@ from streams.errors import BusError
 log = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
-LAG_INTERVAL_S = 1.0
+COMMIT_TIMEOUT_S = 5.0  # a commit the broker cannot take in this time is retried later
+METADATA_TIMEOUT_S = 5.0  # a producer waiting for a topic's partitions
+PROGRESS_TIMEOUT_S = 3.0  # asking the broker for offsets (lag, health)
+TOPIC_CHECK_S = 10.0  # how often the running pipeline checks its topics again
 FAILURE_LOG_INTERVAL_S = 5.0
 PARTITION_CACHE_MAX = 65_536
 REBALANCE_ERRORS = (CommitFailedError, IllegalStateError, RebalanceInProgressError)

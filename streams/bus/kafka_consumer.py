@@ -1,11 +1,18 @@
-"""The Kafka consumer: `getmany` batches, explicit commits, lag per partition."""
+"""The Kafka consumer: `getmany` batches, explicit commits, lag per partition.
+
+A commit is bounded in time and never raises for a broker that is away or has lost the
+topic: aiokafka retries a retriable commit error (UnknownTopicOrPartition after a broker
+restarted empty) forever, which stalled detection silently (issue 10). The offsets stay
+due and the next commit tries again; the group's offsets on a broker that lost them are
+gone, and aiokafka resumes from the reset policy (`BusConfig.offset_reset`) on rejoin or
+on an out-of-range fetch.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,11 +24,12 @@ from aiokafka.errors import (
 )
 from prometheus_client import Counter
 
-from streams.bus.interface import BusConfig, Record
+from streams.bus.interface import BusConfig, ConsumerProgress, PartitionProgress, Record
 from streams.bus.kafka_client import (
+    COMMIT_TIMEOUT_S,
     DEFAULT_CONNECT_TIMEOUT_S,
     KAFKA_GROUP_TIMING,
-    LAG_INTERVAL_S,
+    PROGRESS_TIMEOUT_S,
     REBALANCE_ERRORS,
     GroupTiming,
     connect_client,
@@ -75,7 +83,9 @@ class KafkaConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._positions: dict[TopicPartition, int] = {}  # next offset after what was returned
         self._consumed: dict[str, Counter] = {}
-        self._lag_due = 0.0
+        self._listener: _Rebalances | None = None
+        self._reported: set[TopicPartition] = set()  # partitions with a lag gauge of ours
+        self._starts: dict[TopicPartition, int] = {}  # first offset fetched per partition
 
     async def start(self) -> None:
         """Connect, join the group, and return once Kafka has assigned this member's partitions."""
@@ -93,8 +103,9 @@ class KafkaConsumer:
                 client_id=config.client_id,
                 group_id=self._group_id,
                 enable_auto_commit=False,
-                auto_offset_reset="earliest" if self._from_beginning else "latest",
+                auto_offset_reset="earliest" if self._from_beginning else config.offset_reset,
                 request_timeout_ms=config.request_timeout_ms,
+                metadata_max_age_ms=config.metadata_max_age_ms,
                 session_timeout_ms=timing.session_timeout_ms,
                 heartbeat_interval_ms=timing.heartbeat_interval_ms,
                 rebalance_timeout_ms=timing.rebalance_timeout_ms,
@@ -116,6 +127,7 @@ class KafkaConsumer:
                 f"--group {self._group_id}."
             ) from None
         self._consumer = consumer
+        self._listener = listener
 
     @staticmethod
     async def _join(consumer: AIOKafkaConsumer, listener: _Rebalances) -> None:
@@ -130,6 +142,11 @@ class KafkaConsumer:
         """Leave the group; records returned but not committed go to the next owner."""
         consumer, self._consumer = self._consumer, None
         self._positions.clear()
+        self._listener = None
+        for tp in self._reported:
+            with contextlib.suppress(KeyError):
+                BUS_CONSUMER_LAG.remove(tp.topic, str(tp.partition), self._group_id)
+        self._reported.clear()
         if consumer is not None:
             await consumer.stop()
 
@@ -152,26 +169,48 @@ class KafkaConsumer:
                 [Record(topic, partition, m.offset, m.key, m.value, m.timestamp) for m in messages]
             )
             self._positions[tp] = messages[-1].offset + 1
+            if tp not in self._starts:
+                self._starts[tp] = messages[0].offset
             counter = self._consumed.get(topic)
             if counter is None:
                 counter = self._consumed[topic] = BUS_CONSUMED.labels(topic)
             counter.inc(len(messages))
-        now = time.monotonic()
-        if now >= self._lag_due:
-            self._lag_due = now + LAG_INTERVAL_S
-            await self._update_lag(consumer)
         return batch
 
     async def commit(self) -> None:
-        """Commit the offsets after everything `get_batch` has returned so far."""
+        """Commit the offsets after everything `get_batch` has returned so far.
+
+        Bounded by `COMMIT_TIMEOUT_S` (or the request timeout, if shorter): a commit the
+        broker cannot take now (away, or the topic lost) is logged and tried again by the
+        next call; detection goes on meanwhile (at-least-once: a restart re-reads them).
+        """
         consumer = self._started()
         assigned = consumer.assignment()
-        offsets = {tp: offset for tp, offset in self._positions.items() if tp in assigned}
+        cluster = consumer._client.cluster
+        for tp in list(self._positions):
+            known = cluster.partitions_for_topic(tp.topic)
+            if tp not in assigned or (known is not None and tp.partition not in known):
+                del self._positions[tp]  # revoked, or gone with the topic: not ours to commit
+        offsets = dict(self._positions)
         if not offsets:
             return
+        timeout_s = min(COMMIT_TIMEOUT_S, self._config.request_timeout_ms / 1000)
         try:
-            await consumer.commit(offsets)
+            await asyncio.wait_for(consumer.commit(offsets), timeout_s)
             self._forget(offsets)
+        except TimeoutError:
+            # Most likely the broker lost the topic (restarted empty) and re-created it with
+            # fewer partitions: fresh metadata drops the partitions gone, and the changed
+            # subscription makes aiokafka rejoin the group.
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(consumer._client.force_metadata_update(), timeout_s)
+            log.warning(
+                "Kafka commit of group %s not done within %g s (broker away, or the topic or "
+                "partition unknown to it); retried with the next batch",
+                self._group_id,
+                timeout_s,
+                extra={"group": self._group_id, "partitions": len(offsets)},
+            )
         except REBALANCE_ERRORS as exc:
             self._forget(offsets)
             # The partitions moved to another member, which resumes from the last commit:
@@ -181,10 +220,12 @@ class KafkaConsumer:
                 extra={"group": self._group_id, "error": str(exc)},
             )
         except KafkaError as exc:
-            raise BusError(
-                f"cannot commit offsets of group {self._group_id!r} to Kafka at "
-                f"{self._config.bootstrap_servers}: {exc}"
-            ) from exc
+            log.warning(
+                "Kafka commit of group %s failed: %s; retried with the next batch",
+                self._group_id,
+                type(exc).__name__,
+                extra={"group": self._group_id, "error": str(exc)},
+            )
 
     def _forget(self, committed: dict[TopicPartition, int]) -> None:
         for tp, offset in committed.items():
@@ -196,14 +237,56 @@ class KafkaConsumer:
             raise BusError("Kafka consumer is not started; call start() first")
         return self._consumer
 
-    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
-        for tp in consumer.assignment():
+    async def progress(self) -> ConsumerProgress:
+        """Per owned partition: the log end (ListOffsets, or the last fetch's high
+        watermark if larger: tansu answers ListOffsets one batch short), the committed
+        offset and the position. Sets the lag gauge; bounded by `PROGRESS_TIMEOUT_S`."""
+        consumer = self._consumer
+        listener = self._listener
+        if consumer is None or listener is None:
+            return ConsumerProgress(self._group_id, assigned=False, error="not started")
+        assigned = set(consumer.assignment())
+        if not listener.assigned.is_set() or not assigned:
+            self._report({})
+            return ConsumerProgress(self._group_id, assigned=listener.assigned.is_set())
+        try:
+            async with asyncio.timeout(PROGRESS_TIMEOUT_S):
+                partitions = await self._ask(consumer, sorted(assigned))
+        except (TimeoutError, KafkaError) as exc:
+            reason = type(exc).__name__ if isinstance(exc, KafkaError) else "timeout"
+            return ConsumerProgress(
+                self._group_id, assigned=True, error=f"cannot ask Kafka for offsets: {reason}"
+            )
+        self._report({(p.topic, p.partition): p.lag for p in partitions})
+        return ConsumerProgress(self._group_id, assigned=True, partitions=tuple(partitions))
+
+    async def _ask(
+        self, consumer: AIOKafkaConsumer, assigned: list[TopicPartition]
+    ) -> list[PartitionProgress]:
+        ends = await consumer.end_offsets(assigned)
+        out = []
+        for tp in assigned:
+            end = ends.get(tp)
             highwater = consumer.highwater(tp)
-            if highwater is None:  # no fetch answered for it yet
-                continue
+            if highwater is not None:
+                end = highwater if end is None else max(end, highwater)
             try:
-                position = await consumer.position(tp)
+                committed = await consumer.committed(tp)
+                position: int | None = await consumer.position(tp)
             except IllegalStateError:  # revoked meanwhile
                 continue
-            lag = max(0, highwater - position)
+            start = self._starts.get(tp, position)
+            out.append(PartitionProgress(tp.topic, tp.partition, end, committed, position, start))
+        return out
+
+    def _report(self, lags: dict[tuple[str, int], int | None]) -> None:
+        """Set the lag gauge of the partitions owned; drop the ones this member lost."""
+        owned = {TopicPartition(t, p) for (t, p), lag in lags.items() if lag is not None}
+        for tp in self._reported - owned:
+            with contextlib.suppress(KeyError):
+                BUS_CONSUMER_LAG.remove(tp.topic, str(tp.partition), self._group_id)
+        for tp in owned:
+            lag = lags[tp.topic, tp.partition]
+            assert lag is not None
             BUS_CONSUMER_LAG.labels(tp.topic, str(tp.partition), self._group_id).set(lag)
+        self._reported = owned

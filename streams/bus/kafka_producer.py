@@ -8,6 +8,13 @@ made tansu's log (and every later fetch) many times longer than needed, and cost
 throughput in request encoding. Hand-overs happen in order under one lock, so a key's
 records stay in publish order; a full batch makes the publisher wait for aiokafka
 (backpressure).
+
+A broker that goes away or comes back with another partition count never makes
+`publish_many` raise (issue 10: ingest crashed with aiokafka's `Unrecognized partition`
+after a broker restarted empty and auto-created the topic with 4 partitions, not 6): an
+open batch for a partition that no longer exists is re-routed by key over the partitions
+there are now, and a batch aiokafka cannot take is counted as failed, logged once per
+interval, and reported by the next `flush()`.
 """
 
 from __future__ import annotations
@@ -25,13 +32,15 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     KafkaError,
+    KafkaTimeoutError,
 )
 from aiokafka.partitioner import murmur2
 
-from streams.bus.interface import BusConfig
+from streams.bus.interface import BusConfig, ProducerStatus
 from streams.bus.kafka_client import (
     DEFAULT_CONNECT_TIMEOUT_S,
     FAILURE_LOG_INTERVAL_S,
+    METADATA_TIMEOUT_S,
     PARTITION_CACHE_MAX,
     acks_setting,
     check_compression,
@@ -58,6 +67,10 @@ class KafkaProducer:
         self._idle: asyncio.Event | None = None
         self._failed = 0  # records whose delivery failed since the last flush
         self._last_error: BaseException | None = None
+        self._delivered_total = 0
+        self._failed_total = 0
+        self._last_delivery: float | None = None
+        self._last_failure: float | None = None
         self._unlogged_failures = 0
         self._failure_log_due = 0.0
         self._partitions: dict[int, dict[bytes, int]] = {}
@@ -85,6 +98,7 @@ class KafkaProducer:
                 linger_ms=config.linger_ms,
                 max_batch_size=config.max_batch_bytes,
                 request_timeout_ms=config.request_timeout_ms,
+                metadata_max_age_ms=config.metadata_max_age_ms,
                 acks=acks,
                 compression_type=config.compression,
                 enable_idempotence=config.enable_idempotence,
@@ -128,6 +142,17 @@ class KafkaProducer:
         if not items:
             return
         partitions = await self._partitions_of(topic, len(items))
+        if not partitions:
+            return  # no metadata: counted and logged, the records are lost
+        self._append(topic, partitions, items)
+        if self._ready:
+            await self._hand_over()  # full batches: wait for aiokafka to take them
+        await self._schedule()
+
+    def _append(
+        self, topic: str, partitions: list[int], items: Sequence[tuple[bytes | None, bytes]]
+    ) -> None:
+        """Append each record to the open batch of its partition (by key, murmur2)."""
         count = len(partitions)
         cache = self._partitions.setdefault(count, {})
         if len(cache) > PARTITION_CACHE_MAX:
@@ -148,9 +173,11 @@ class KafkaProducer:
             if batch.builder.append(key=key, value=value, timestamp=None) is None:  # full
                 self._append_to_fresh(topic, partition, key, value)
             else:
-                batch.count += 1
-        if self._ready:
-            await self._hand_over()  # full batches: wait for aiokafka to take them
+                batch.items.append((key, value))
+
+    async def _schedule(self) -> None:
+        """Hand the open batches over now (no linger) or after `linger_ms`."""
+        open_batches = self._open
         if not open_batches:
             return
         if self._config.linger_ms <= 0:
@@ -167,7 +194,7 @@ class KafkaProducer:
     def _append_to_fresh(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
         """The open batch of `partition` is full: close it and start another with the record."""
         full = self._open.pop((topic, partition))
-        if full.count:
+        if full.items:
             self._ready.append((topic, partition, full))
         batch = self._open[topic, partition] = self._new_batch()
         if batch.builder.append(key=key, value=value, timestamp=None) is None:
@@ -176,27 +203,45 @@ class KafkaProducer:
                 f"a record of {len(value)} bytes for {topic!r} does not fit in a "
                 f"batch of max_batch_bytes={self._config.max_batch_bytes}"
             )
-        batch.count = 1
+        batch.items.append((key, value))
 
     async def _partitions_of(self, topic: str, records: int) -> list[int]:
-        """The topic's partitions, asked of aiokafka's metadata at most once a second."""
+        """The topic's partitions, asked of aiokafka's metadata at most once a second;
+        empty (the records counted as failed, logged) when the broker cannot say."""
         now = time.monotonic()
         cached = self._topic_partitions.get(topic)
         if cached is not None and now < cached[0]:
             return cached[1]
         producer = self._started()
+        timeout_s = min(METADATA_TIMEOUT_S, self._config.request_timeout_ms / 1000)
         try:
-            partitions = sorted(await producer.partitions_for(topic))
-        except KafkaError as exc:
-            BUS_PRODUCE_ERRORS.labels(topic).inc(records)
-            raise BusError(f"no metadata for topic {topic!r} from Kafka: {exc}") from exc
+            partitions = sorted(await asyncio.wait_for(producer.partitions_for(topic), timeout_s))
+        except (KafkaError, TimeoutError) as exc:
+            error = exc if isinstance(exc, KafkaError) else KafkaTimeoutError(str(exc))
+            self._fail(topic, records, error)
+            log.warning(
+                "no metadata for topic %s from Kafka within %g s: %s; records dropped",
+                topic,
+                timeout_s,
+                type(error).__name__,
+                extra={"topic": topic, "records": records},
+            )
+            return []
         self._topic_partitions[topic] = (now + PARTITIONS_TTL_S, partitions)
         return partitions
+
+    def _fail(self, topic: str, records: int, error: BaseException) -> None:
+        """Count `records` as not delivered (reported by the next `flush`)."""
+        BUS_PRODUCE_ERRORS.labels(topic).inc(records)
+        self._failed += records
+        self._failed_total += records
+        self._last_error = error
+        self._last_failure = time.monotonic()
 
     def _close_open(self) -> None:
         """Move every open batch to the hand-over queue, in partition order of opening."""
         for (topic, partition), batch in self._open.items():
-            if batch.count:
+            if batch.items:
                 self._ready.append((topic, partition, batch))
         self._open.clear()
 
@@ -212,25 +257,58 @@ class KafkaProducer:
             log.error("%s", exc)
 
     async def _hand_over(self) -> None:
-        """Give the closed batches to aiokafka, oldest first (waits while it is busy)."""
+        """Give the closed batches to aiokafka, oldest first (waits while it is busy).
+
+        A batch for a partition the topic no longer has is re-routed; one aiokafka
+        refuses is counted as failed (never raised: the broker may come back)."""
+        rerouted: list[tuple[str, list[tuple[bytes | None, bytes]]]] = []
         async with self._handover:
             ready = self._ready
             while ready:
                 topic, partition, batch = ready[0]
-                batch.builder.close()  # a closed batch is sent without lingering again
                 producer = self._started()
+                known = producer.client.cluster.partitions_for_topic(topic)
+                if known is not None and partition not in known:
+                    ready.popleft()
+                    rerouted.append((topic, batch.items))
+                    continue
+                batch.builder.close()  # a closed batch is sent without lingering again
                 try:
                     future = await producer.send_batch(batch.builder, topic, partition=partition)
+                except AssertionError:  # aiokafka: "Unrecognized partition" (metadata moved)
+                    ready.popleft()
+                    rerouted.append((topic, batch.items))
+                    continue
                 except KafkaError as exc:
                     ready.popleft()
-                    BUS_PRODUCE_ERRORS.labels(topic).inc(batch.count)
-                    self._failed += batch.count
-                    self._last_error = exc
-                    raise BusError(
-                        f"Kafka producer cannot accept a batch for {topic!r}: {exc}"
-                    ) from exc
+                    self._fail(topic, len(batch.items), exc)
+                    log.warning(
+                        "Kafka producer cannot take a batch for %s: %s; records dropped",
+                        topic,
+                        type(exc).__name__,
+                        extra={"topic": topic, "records": len(batch.items), "error": str(exc)},
+                    )
+                    continue
                 ready.popleft()
-                self._track(future, topic, batch.count)
+                self._track(future, topic, len(batch.items))
+        for topic, items in rerouted:
+            await self._reroute(topic, items)
+
+    async def _reroute(self, topic: str, items: list[tuple[bytes | None, bytes]]) -> None:
+        """Records of a partition that is gone, published again over the partitions now."""
+        self._topic_partitions.pop(topic, None)
+        partitions = await self._partitions_of(topic, len(items))
+        if not partitions:
+            return
+        log.warning(
+            "topic %s now has %d partitions: %d records re-routed by key",
+            topic,
+            len(partitions),
+            len(items),
+            extra={"topic": topic, "partitions": len(partitions), "records": len(items)},
+        )
+        self._append(topic, partitions, items)
+        await self._schedule()
 
     async def flush(self) -> None:
         """Wait until every buffered record is delivered; BusError if any delivery failed."""
@@ -254,6 +332,16 @@ class KafkaProducer:
             raise BusError("Kafka producer is not started; call start() first")
         return self._producer
 
+    def status(self) -> ProducerStatus:
+        return ProducerStatus(
+            delivered=self._delivered_total,
+            failed=self._failed_total,
+            pending=self._pending,
+            last_delivery=self._last_delivery,
+            last_failure=self._last_failure,
+            last_error=str(self._last_error or ""),
+        )
+
     def _track(self, future: asyncio.Future[Any], topic: str, count: int) -> None:
         assert self._idle is not None
         self._pending += 1
@@ -271,10 +359,10 @@ class KafkaProducer:
         )
         if error is None:
             BUS_PRODUCED.labels(topic).inc(count)
+            self._delivered_total += count
+            self._last_delivery = time.monotonic()
             return
-        BUS_PRODUCE_ERRORS.labels(topic).inc(count)
-        self._failed += count
-        self._last_error = error
+        self._fail(topic, count, error)
         self._unlogged_failures += count
         now = time.monotonic()
         if now >= self._failure_log_due:  # a broker outage fails many batches at once
@@ -295,10 +383,10 @@ class KafkaProducer:
 
 
 class _OpenBatch:
-    """An aiokafka batch still taking records, and how many it holds."""
+    """An aiokafka batch still taking records, and the records (to re-route them)."""
 
-    __slots__ = ("builder", "count")
+    __slots__ = ("builder", "items")
 
     def __init__(self, builder: Any) -> None:
         self.builder = builder
-        self.count = 0
+        self.items: list[tuple[bytes | None, bytes]] = []

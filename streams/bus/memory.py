@@ -23,15 +23,19 @@ from zlib import crc32
 
 from prometheus_client import Counter, Gauge
 
-from streams.bus.interface import BusConfig, Record
+from streams.bus.interface import (
+    BusConfig,
+    ConsumerProgress,
+    PartitionProgress,
+    ProducerStatus,
+    Record,
+)
 from streams.errors import BusError
 from streams.metrics import BUS_CONSUMED, BUS_CONSUMER_LAG, BUS_PRODUCED
 
 __all__ = ["MemoryBus", "MemoryConsumer", "MemoryProducer", "partition_for_key"]
 
 log = logging.getLogger(__name__)
-
-_LAG_INTERVAL_S = 1.0
 
 
 def partition_for_key(key: bytes, partitions: int) -> int:
@@ -76,11 +80,12 @@ class _Topic:
 class _Claim:
     """A partition a consumer owns, and its position (the next offset it will read)."""
 
-    __slots__ = ("dirty", "lag_gauge", "partition", "position")
+    __slots__ = ("dirty", "lag_gauge", "partition", "position", "start")
 
     def __init__(self, partition: _Partition, position: int, group_id: str) -> None:
         self.partition = partition
         self.position = position
+        self.start = position
         self.dirty = False  # advanced since the last commit
         self.lag_gauge: Gauge = BUS_CONSUMER_LAG.labels(
             partition.topic, str(partition.index), group_id
@@ -126,6 +131,10 @@ class MemoryBus:
         for name in topics:
             if name not in self._topics:
                 self._topics[name] = _Topic(name, self._config.partitions)
+
+    async def watch_topics(self, topics: Sequence[str], every_s: float) -> None:
+        """Nothing to watch: the in-process bus cannot lose a topic while it runs."""
+        return None
 
     def producer(self) -> MemoryProducer:
         return MemoryProducer(self)
@@ -191,6 +200,10 @@ class MemoryBus:
     def _commit(self, group_id: str, offsets: dict[tuple[str, int], int]) -> None:
         self._groups[group_id].committed.update(offsets)
 
+    def _committed(self, group_id: str) -> dict[tuple[str, int], int]:
+        group = self._groups.get(group_id)
+        return group.committed if group is not None else {}
+
     def _rebalance(self, group: _Group) -> None:
         """Split each topic's partitions round-robin over the members subscribed to it."""
         wanted: dict[MemoryConsumer, list[_Partition]] = {m: [] for m in group.members}
@@ -211,6 +224,8 @@ class MemoryProducer:
     def __init__(self, bus: MemoryBus) -> None:
         self._bus = bus
         self._started = False
+        self._delivered = 0
+        self._last_delivery: float | None = None
 
     async def start(self) -> None:
         self._started = True
@@ -222,15 +237,22 @@ class MemoryProducer:
         if not self._started:
             raise BusError("in-process producer is not started; call start() first")
         self._bus._append(self._bus._topic(topic), ((key, value),))
+        self._delivered += 1
+        self._last_delivery = time.monotonic()
 
     async def publish_many(self, topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
         if not self._started:
             raise BusError("in-process producer is not started; call start() first")
         if items:
             self._bus._append(self._bus._topic(topic), items)
+            self._delivered += len(items)
+            self._last_delivery = time.monotonic()
 
     async def flush(self) -> None:
         return None
+
+    def status(self) -> ProducerStatus:
+        return ProducerStatus(delivered=self._delivered, last_delivery=self._last_delivery)
 
 
 class MemoryConsumer:
@@ -248,7 +270,6 @@ class MemoryConsumer:
         self._claims: list[_Claim] = []
         self._rotation = 0
         self._started = False
-        self._lag_due = 0.0
         self.lost_records = 0  # skipped because retention trimmed them before they were read
 
     async def start(self) -> None:
@@ -348,12 +369,27 @@ class MemoryConsumer:
                 break
         for name, count in consumed.items():
             self._bus._topic(name).consumed.inc(count)
-        now = time.monotonic()
-        if now >= self._lag_due:
-            self._lag_due = now + _LAG_INTERVAL_S
-            for claim in claims:
-                claim.lag_gauge.set(claim.partition.end - claim.position)
         return batch
+
+    async def progress(self) -> ConsumerProgress:
+        """Per owned partition: log end, committed offset, position; sets the lag gauge."""
+        if not self._started:
+            return ConsumerProgress(self.group_id, assigned=False, error="not started")
+        committed = self._bus._committed(self.group_id)
+        partitions = []
+        for claim in self._claims:
+            part = claim.partition
+            progress = PartitionProgress(
+                part.topic,
+                part.index,
+                part.end,
+                committed.get((part.topic, part.index)),
+                claim.position,
+                claim.start,
+            )
+            claim.lag_gauge.set(progress.lag or 0)
+            partitions.append(progress)
+        return ConsumerProgress(self.group_id, assigned=True, partitions=tuple(partitions))
 
     def _record_loss(self, claim: _Claim, oldest: int) -> None:
         lost = oldest - claim.position
