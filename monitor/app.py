@@ -36,6 +36,7 @@ from monitor.detect import Detector, build_detector
 from monitor.execute.assembly import execution_ledger, execution_stage
 from monitor.execute.executor import Executor
 from monitor.feeds import build_feed_configs
+from monitor.health import HealthCheck, Observation
 from monitor.ledger.ledger import Ledger
 from monitor.prices.health import FeedWatch
 from monitor.settings import Settings
@@ -43,6 +44,7 @@ from monitor.stages import (
     Counters,
     detect_stage,
     emit,
+    health_stage,
     ingest_stage,
     save_state,
     status_stage,
@@ -57,6 +59,8 @@ from streams.feeds.registry import make_feed
 from streams.ticks import Tick
 
 log = logging.getLogger(__name__)
+
+TOPIC_CHECK_S = 10.0  # the bus topics checked again this often (and when Kafka is back)
 
 __all__ = [
     "Counters",
@@ -117,14 +121,18 @@ class Pipeline:
     executor: Executor | None = None  # [execution] paper | live: its own task beside detection
     console: Palette | None = None  # a person at a terminal: readable alerts, coloured status
     role: str = "run"  # run | ingest | detect | demo: what /status reports
+    check: HealthCheck | None = None  # judged every second while running (health_stage)
+    _producer: Producer | None = field(default=None, init=False, repr=False)
+    _consumer: Consumer | None = field(default=None, init=False, repr=False)
 
     def health(self) -> dict[str, Any]:
-        """/healthz: ok while every feed is subscribed (or there are none); `degraded`
-        while a venue is stale or an asset has no fresh venue (details under `prices`)."""
+        """/healthz: `ok` (200) unless a check of monitor.health fails, each failing one
+        under `problems` with its reason; `degraded` while a venue is stale or an asset
+        has no fresh venue (details under `prices`), which alone does not fail."""
         feeds = {f.status.venue: f.status.state.value for f in self.feeds}
-        ok = all(state == "subscribed" for state in feeds.values()) or not feeds
-        out = {
-            "ok": ok,
+        report = self.check.current() if self.check is not None else None
+        out: dict[str, Any] = {
+            **(report.as_json() if report is not None else {"ok": True, "problems": []}),
             "feeds": feeds,
             "ticks_in": self.counters.ticks_in,
             "ticks_detected": self.counters.ticks_detected,
@@ -175,6 +183,25 @@ class Pipeline:
         halted = self.executor.desk.guard.kill_switch() if self.executor is not None else ""
         held = [f"{group} ({why})" for group, why in self.held()]
         return troubles(self.watch, kill_switch=halted, held=held)
+
+    async def observe(self) -> Observation:
+        """What the health check judges: counters, feeds, the bus clients, the watch."""
+        watch = self.watch
+        consumer = self._consumer
+        return Observation(
+            now=time.monotonic(),
+            ingest=bool(self.feeds),
+            detect=self.detector is not None,
+            ticks_in=self.counters.ticks_in,
+            ticks_detected=self.counters.ticks_detected,
+            feeds={f.status.venue: f.status.state.value for f in self.feeds},
+            producer=self._producer.status() if self._producer is not None else None,
+            consumer=await consumer.progress() if consumer is not None else None,
+            venues=list(watch.venues) if watch is not None else [],
+            stale_venues=watch.stale if watch is not None else [],
+            assets=len(watch.assets) if watch is not None and watch.board is not None else 0,
+            unpriced=list(watch.excluded) if watch is not None else [],
+        )
 
     async def run(self, until: Callable[[], Awaitable[None]]) -> None:
         """Run the stages until `until()` returns, then stop everything in order."""
@@ -234,8 +261,14 @@ class Pipeline:
     ) -> None:
         s = self.settings
         tasks: list[asyncio.Task[None]] = []
+        self._producer, self._consumer = producer, consumer
+        if self.check is None:
+            self.check = HealthCheck(s.health.rules())
+        topics = [s.kafka.ticks_topic, s.kafka.alerts_topic]
         try:
             async with asyncio.TaskGroup() as group:
+                tasks.append(group.create_task(self.bus.watch_topics(topics, TOPIC_CHECK_S)))
+                tasks.append(group.create_task(health_stage(self.check, self.observe)))
                 if producer is not None:
                     for feed in self.feeds:
                         tasks.append(

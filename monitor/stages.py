@@ -1,5 +1,6 @@
 """The stages the pipeline runs: ingest (feed -> bus), detect (bus -> detector -> sinks),
-the status line and the feed watch; and `emit`, the one way alerts reach the sinks."""
+the status line, the feed watch and the health check; and `emit`, the one way alerts
+reach the sinks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -16,6 +17,7 @@ from monitor.alerts.interface import AlertSink
 from monitor.alerts.recording import RecordingSink
 from monitor.alerts.schema import Alert, encode_alert
 from monitor.detect import Detector
+from monitor.health import HealthCheck, Observation
 from monitor.lot_columns import LotAlertState
 from monitor.prices.health import FeedWatch
 from monitor.terminal import PLAIN, Palette
@@ -242,4 +244,14 @@ async def watch_stage(watch: FeedWatch, feeds: Sequence[Feed], every_s: float = 
     """Feed health on the wall clock: stale venues and unpriced assets, logged on change."""
     while True:
         watch.check(time.time_ns(), {f.status.venue: f.status.last_tick_ns for f in feeds})
+        await asyncio.sleep(every_s)
+
+
+async def health_stage(
+    check: HealthCheck, observe: Callable[[], Awaitable[Observation]], every_s: float = 1.0
+) -> None:
+    """Judge the pipeline's health every `every_s` (what /healthz serves); asking the
+    consumer for its progress also keeps `hm_bus_consumer_lag_records` current."""
+    while True:
+        check.judge(await observe())
         await asyncio.sleep(every_s)

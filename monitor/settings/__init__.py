@@ -31,6 +31,7 @@ from monitor.settings.outputs import (
     AlertFilterSettings,
     AlertSettings,
     ExecutionSettings,
+    HealthSettings,
     LedgerSettings,
     LogSettings,
     MetricsSettings,
@@ -48,6 +49,7 @@ __all__ = [
     "ExecutionSettings",
     "FeedSettings",
     "HarvestSettings",
+    "HealthSettings",
     "KafkaSettings",
     "LedgerSettings",
     "LogSettings",
@@ -83,6 +85,7 @@ class Settings(_Section):
     ledger: LedgerSettings = LedgerSettings()
     execution: ExecutionSettings = ExecutionSettings()
     metrics: MetricsSettings = MetricsSettings()
+    health: HealthSettings = HealthSettings()
     log: LogSettings = LogSettings()
     simulator: SimulatorSettings = SimulatorSettings()
 

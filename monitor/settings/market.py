@@ -82,6 +82,7 @@ class KafkaSettings(_Section):
     fetch_max_wait_ms: int = Field(default=500, ge=0)
     session_timeout_ms: int = Field(default=10_000, ge=100)
     heartbeat_interval_ms: int = Field(default=3_000, ge=10)
+    offset_reset: Literal["latest", "earliest"] = "latest"  # a group without offsets starts
 
     def bus_config(self) -> BusConfig:
         return BusConfig(
@@ -98,6 +99,7 @@ class KafkaSettings(_Section):
             fetch_max_wait_ms=self.fetch_max_wait_ms,
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=self.heartbeat_interval_ms,
+            offset_reset=self.offset_reset,
         )
 
 

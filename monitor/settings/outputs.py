@@ -11,6 +11,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.health import HealthRules
 from monitor.settings.base import _Section
 
 
@@ -113,6 +114,16 @@ class ExecutionSettings(_Section):
 class MetricsSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)  # 0: no HTTP server
+
+
+class HealthSettings(_Section):
+    """`[health]`: when /healthz turns 503 (monitor/health.py lists the checks)."""
+
+    stall_s: float = Field(default=60.0, gt=0)  # no progress this long fails a check
+    max_unpriced_pct: float = Field(default=0.25, ge=0, le=1)  # of the portfolio's assets
+
+    def rules(self) -> HealthRules:
+        return HealthRules(stall_s=self.stall_s, max_unpriced_pct=self.max_unpriced_pct)
 
 
 class LogSettings(_Section):
