@@ -306,6 +306,9 @@ class Pipeline:
                     tasks.append(group.create_task(watch_stage(self.watch, self.feeds)))
                 if self.executor is not None:
                     tasks.append(group.create_task(self.executor.run()))
+                if self.ledger is not None and self.ledger.writer is not None:
+                    # the writer lock's heartbeat: losing the lock stops the process
+                    tasks.append(group.create_task(self.ledger.writer.hold()))
                 await until()
                 for task in tasks:
                     task.cancel()

@@ -76,7 +76,7 @@ async def run_demo(
                 extra={"ledger": settings.ledger.path},
             )
         try:
-            ledger, lots = open_ledger_lots(settings, portfolio, path=path)
+            ledger, lots = open_ledger_lots(settings, portfolio, path=path, role="demo")
             pipeline = make_pipeline(
                 settings, lots, feed_urls=venues.urls, ledger=ledger, console=console, role="demo"
             )

@@ -46,6 +46,7 @@ def execute(config: str | None, once: bool, duration: float | None) -> None:
 
     async def session(until: Callable[[], Awaitable[None]]) -> None:
         async with Ledger(settings.ledger.path) as ledger:
+            lock = ledger.lock_writer("execute", settings.ledger.lock_lease_s)
             executor = make_executor(settings, ledger)
             assert executor is not None
             await executor.start()
@@ -57,10 +58,13 @@ def execute(config: str | None, once: bool, duration: float | None) -> None:
                     await executor.drain()
                     return
                 task = asyncio.create_task(executor.run())
-                await until()
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                holding = asyncio.create_task(lock.hold())  # raises when the lock is lost
+                stop: asyncio.Future[None] = asyncio.ensure_future(until())
+                await asyncio.wait({stop, holding}, return_when=asyncio.FIRST_COMPLETED)
+                for pending in (task, holding, stop):
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pending
             finally:
                 await executor.stop()
 

@@ -129,7 +129,7 @@ def _serve(
     ledger = None
     try:
         if detect:  # the book is the ledger's open lots (monitor/ledger/startup.py)
-            ledger, lots = open_ledger_lots(settings)
+            ledger, lots = open_ledger_lots(settings, role="run" if ingest else "detect")
         elif settings.portfolio.path:  # ingest subscribes the portfolio's assets
             lots = load_portfolio(settings.portfolio.path)
         elif all(f.symbols for f in settings.feeds):
@@ -222,7 +222,7 @@ def replay(
     ledger = None
     try:
         if ledger_path:  # the book is the ledger's open lots, the portfolio imported first
-            ledger, lots = open_ledger_lots(settings, portfolio, path=ledger_path)
+            ledger, lots = open_ledger_lots(settings, portfolio, path=ledger_path, role="replay")
         else:
             lots = load_portfolio(portfolio)
     except MonitorError as exc:

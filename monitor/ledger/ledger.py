@@ -21,6 +21,7 @@ from monitor.ledger.alerts import LedgerAlertStore
 from monitor.ledger.database import Database, undec
 from monitor.ledger.intents import IntentTable
 from monitor.progress import Step
+from monitor.ledger.lock import DEFAULT_LEASE_S, WriterLock
 from monitor.tax.disposal import Disposal
 
 
@@ -31,6 +32,7 @@ class Ledger:
         self.db = Database(path)
         self.alerts = LedgerAlertStore(self.db)
         self.intents = IntentTable(self.db)
+        self.writer: WriterLock | None = None  # set by `lock_writer` (daemons only)
 
     @property
     def path(self) -> str:
@@ -41,13 +43,24 @@ class Ledger:
         return self
 
     def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
         self.db.close()
+
+    def lock_writer(self, role: str, lease_s: float = DEFAULT_LEASE_S) -> WriterLock:
+        """Take the writer lock for `role` (monitor/ledger/lock.py); LedgerBusyError names the
+        live holder. Released by `close`; renewed by running `writer.hold()`."""
+        if self.writer is None:
+            self.writer = WriterLock(self.db, role, lease_s=lease_s)
+        if not self.writer.held:
+            self.writer.acquire()
+        return self.writer
 
     async def start(self) -> None:
         await asyncio.to_thread(self.db.open)
 
     async def stop(self) -> None:
-        self.db.close()
+        self.close()
 
     async def __aenter__(self) -> Ledger:
         await self.start()

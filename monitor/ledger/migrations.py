@@ -201,6 +201,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    Migration(
+        4,
+        "the writer lock: which daemon writes this ledger (monitor/ledger/lock.py)",
+        """
+        CREATE TABLE writer_lock (
+            name TEXT PRIMARY KEY,              -- 'writer': one row at most
+            host TEXT NOT NULL,                 -- the holder's host name
+            pid INTEGER NOT NULL,               -- its process id on that host
+            role TEXT NOT NULL,                 -- run | detect | demo | execute | replay
+            since TEXT NOT NULL,                -- when it took the lock
+            heartbeat_at TEXT NOT NULL,         -- renewed every lease/3; stale after the lease
+            lease_s REAL NOT NULL,              -- the holder's lease
+            token INTEGER NOT NULL              -- +1 at each take-over: a fencing token
+        );
+        """,
+    ),
 )
 
 

@@ -24,15 +24,23 @@ log = logging.getLogger(__name__)
 
 
 def open_ledger_lots(
-    settings: Settings, portfolio: str | Path | None = None, *, path: str | Path | None = None
+    settings: Settings,
+    portfolio: str | Path | None = None,
+    *,
+    path: str | Path | None = None,
+    role: str | None = None,
 ) -> tuple[Ledger, pl.DataFrame]:
     """The open ledger (at `path`, default `[ledger] path`) and its open lots.
 
     Raises ConfigError when there is nothing to watch: no portfolio given or configured
     and no open lot in the ledger (example data is never loaded behind the user's back).
+    With `role` (a daemon that writes: run, detect, demo, replay) the ledger's writer lock
+    is taken first, before any import: a second daemon is refused with LedgerBusyError.
     """
     ledger = Ledger(path if path is not None else settings.ledger.path).open()
     try:
+        if role is not None:
+            ledger.lock_writer(role, settings.ledger.lock_lease_s)
         csv = portfolio or settings.portfolio.path or None
         if csv is not None:
             result = ledger.import_lots(csv)

@@ -84,6 +84,7 @@ class LedgerSettings(_Section):
     """`[ledger]`: the durable store of lots, alerts and executions (monitor/ledger)."""
 
     path: str = "var/ledger.sqlite"  # one SQLite file (WAL); ":memory:" keeps nothing
+    lock_lease_s: float = Field(default=30.0, ge=3)  # a writer silent this long is dead
 
 
 class ExecutionSettings(_Section):
