@@ -105,6 +105,9 @@ class MemoryAlertStore:
     def alerts_after_seq(self, seq: int, limit: int = 1000) -> list[StoredAlert]:
         return self.alerts[seq : seq + limit]  # seq n is at index n - 1
 
+    def count_after_seq(self, seq: int) -> int:
+        return max(0, len(self.alerts) - seq)
+
     def last_seq(self) -> int:
         return len(self.alerts)
 
@@ -130,8 +133,13 @@ class MemoryAlertStore:
     def add_dead_letter(
         self, subscription: str, alert_id: str, body: bytes, attempts: int, last_error: str
     ) -> None:
-        letter_id = self._next_letter
-        self._next_letter += 1
+        same = [
+            d.id
+            for d in self.letters.values()
+            if (d.subscription, d.alert_id) == (subscription, alert_id)
+        ]
+        letter_id = same[0] if same else self._next_letter
+        self._next_letter += 0 if same else 1
         self.letters[letter_id] = DeadLetter(
             letter_id,
             subscription,

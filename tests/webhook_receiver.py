@@ -30,6 +30,8 @@ class Receiver:
     secret: bytes | None = SECRET
     hold: asyncio.Event | None = None  # when set, requests wait for it before answering
     slow_first_s: float = 0.0  # the first request of each alert answers this late
+    hang: set[str] = field(default_factory=set)  # these alert ids never get an answer
+    started: list[str] = field(default_factory=list)  # alert ids of requests received
     attempts: list[tuple[str, int, float]] = field(default_factory=list)  # id, status, time
     accepted: Counter[str] = field(default_factory=Counter)
     order: list[str] = field(default_factory=list)
@@ -38,6 +40,7 @@ class Receiver:
     bad_signatures: int = 0
     port: int = 0
     _runner: web.AppRunner | None = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -53,6 +56,7 @@ class Receiver:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self.hold is not None:
             self.hold.set()  # let held requests finish, or cleanup waits for them
         if self._runner is not None:
@@ -67,6 +71,10 @@ class Receiver:
             except SignatureError:
                 self.bad_signatures += 1
                 return web.Response(status=401, text="bad signature")
+        self.started.append(alert_id)
+        if alert_id in self.hang:  # until the client gives up, or the server stops
+            await self._stopping.wait()
+            return web.Response(status=503, text="stopping")
         if self.hold is not None:
             await self.hold.wait()
         tries = sum(1 for a in self.attempts if a[0] == alert_id) + 1

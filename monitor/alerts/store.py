@@ -49,6 +49,10 @@ class AlertStore(Protocol):
         """Alerts with a seq above `seq`, in seq order (a reader following the table)."""
         ...
 
+    def count_after_seq(self, seq: int) -> int:
+        """How many alerts have a seq above `seq`."""
+        ...
+
     def last_seq(self) -> int:
         """The newest alert's seq (0 when there is none)."""
         ...
@@ -65,7 +69,10 @@ class AlertStore(Protocol):
 
     def add_dead_letter(
         self, subscription: str, alert_id: str, body: bytes, attempts: int, last_error: str
-    ) -> None: ...
+    ) -> None:
+        """Park an alert; a second letter for the same (subscription, alert_id) replaces
+        the first (an alert retried after a restart is never parked twice)."""
+        ...
 
     def dead_letters(self, subscription: str | None = None) -> list[DeadLetter]: ...
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,12 +49,18 @@ RETRIES = Counter(
 DEAD_LETTERED = Counter(
     "hm_webhook_dead_letters_total",
     "Alerts put in the dead-letter table, by reason (retries_exhausted, rejected, "
-    "retry_after_too_long, error).",
+    "retry_after_too_long, expired, error).",
     ["subscription", "reason"],
 )
 QUEUE_DEPTH = Gauge(
     "hm_webhook_queue_depth",
-    "Alerts recorded in the ledger after a webhook subscription's cursor: its backlog.",
+    "A webhook subscription's backlog: alerts recorded after its cursor that are not yet "
+    "delivered or dead-lettered (in flight included).",
+    ["subscription"],
+)
+IN_FLIGHT = Gauge(
+    "hm_webhook_in_flight",
+    "Alerts a webhook subscription is delivering now (at most its concurrency).",
     ["subscription"],
 )
 DELIVERY_SECONDS = Histogram(
@@ -85,6 +92,9 @@ class WebhookTarget:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: float = 10.0
     queue_size: int = 1000
+    concurrency: int = 4  # alerts in flight at once (1: strictly in order)
+    max_age_s: float = 900.0  # older alerts are dead-lettered, not sent; 0: no limit
+    stop_grace_s: float = 5.0  # at shutdown, time left to the backlog before it is cut off
 
     @classmethod
     def from_settings(
@@ -131,6 +141,9 @@ class WebhookTarget:
             policy=RetryPolicy(s.max_attempts, s.backoff_initial_s, s.backoff_max_s),
             timeout_s=s.timeout_s,
             queue_size=s.queue_size,
+            concurrency=s.concurrency,
+            max_age_s=s.max_age_s,
+            stop_grace_s=s.stop_grace_s,
         )
 
 
@@ -168,9 +181,16 @@ class Delivery:
 
 
 async def post_once(
-    session: aiohttp.ClientSession, target: WebhookTarget, alert: Alert, body: bytes, attempt: int
+    session: aiohttp.ClientSession,
+    target: WebhookTarget,
+    alert: Alert,
+    body: bytes,
+    attempt: int,
+    timeout_s: float | None = None,
 ) -> Attempt:
-    """POST one signed alert; classify the result (never raises for network errors)."""
+    """POST one signed alert, waiting `timeout_s` at most (default the target's); classify
+    the result (never raises for network errors)."""
+    timeout_s = target.timeout_s if timeout_s is None else timeout_s
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -191,7 +211,7 @@ async def post_once(
             data=body,
             headers=headers,
             allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=target.timeout_s),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
         ) as resp:
             if 200 <= resp.status < 300:
                 return Attempt(True, False, "2xx")
@@ -205,13 +225,62 @@ async def post_once(
                 parse_retry_after(resp.headers.get("Retry-After")),
             )
     except TimeoutError:
-        return Attempt(False, True, "timeout", f"no answer within {target.timeout_s:g}s")
+        return Attempt(False, True, "timeout", f"no answer within {timeout_s:g}s")
     except aiohttp.ClientError as exc:
         message = str(exc).replace(target.url, redact_url(target.url))[:MAX_ERROR_CHARS]
         return Attempt(False, True, "connection_error", f"{type(exc).__name__}: {message}")
 
 
 Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+RETRY_LOG_INTERVAL_S = 10.0
+
+
+class RetryWarnings:
+    """Retries logged at WARNING, one line per subscription per interval with a count.
+
+    A receiver that is down fails every attempt of every alert in flight; one line every
+    `interval_s` saying how many retries it took since the last line says as much as a
+    line per attempt, without flooding the log.
+    """
+
+    def __init__(self, interval_s: float = RETRY_LOG_INTERVAL_S, clock: Clock = time.monotonic):
+        self._interval_s = interval_s
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._quiet: dict[str, int] = {}
+
+    def retrying(
+        self, subscription: str, alert_id: str, attempt: int, error: str, delay: float
+    ) -> None:
+        """Count a retry; log it when the subscription's last line is `interval_s` old."""
+        now = self._clock()
+        last = self._last.get(subscription)
+        if last is not None and now - last < self._interval_s:
+            self._quiet[subscription] = self._quiet.get(subscription, 0) + 1
+            return
+        self._last[subscription] = now
+        log.warning(
+            "webhook attempt failed, retrying",
+            extra={
+                "subscription": subscription,
+                "alert_id": alert_id,
+                "attempt": attempt,
+                "error": error,
+                "retry_in_s": round(delay, 3),
+                "retries_not_logged": self._quiet.pop(subscription, 0),
+            },
+        )
+
+
+RETRY_WARNINGS = RetryWarnings()  # for callers without their own (`alerts redeliver`)
+
+
+def _expired(attempts: int, max_age_s: float, error: str) -> Delivery:
+    last = f"; last error: {error}" if error else ""
+    return Delivery(
+        False, attempts, f"older than max_age_s {max_age_s:g}s, not sent{last}", "expired"
+    )
 
 
 async def deliver(
@@ -220,17 +289,27 @@ async def deliver(
     alert: Alert,
     encoded: bytes,
     *,
+    expires_at: float | None = None,
     sleep: Sleep = asyncio.sleep,
+    clock: Clock = time.time,
     on_attempt: Callable[[int], None] | None = None,
+    warnings: RetryWarnings | None = None,
 ) -> Delivery:
-    """Try until delivered, rejected for good, or out of attempts; wait between tries."""
+    """Try until delivered, rejected for good, out of attempts, or past `expires_at`
+    (Unix time: an alert that old is worse than none, so an attempt is also cut off
+    there); wait between tries. Retries are logged through `warnings`."""
     body = webhook_body(target.format, alert, encoded)
     policy = target.policy
     result = Attempt(False, True, "none")
     for attempt in range(1, policy.max_attempts + 1):
+        if expires_at is not None and clock() >= expires_at:
+            return _expired(attempt - 1, target.max_age_s, result.error)
         if on_attempt is not None:
             on_attempt(attempt)
-        result = await post_once(session, target, alert, body, attempt)
+        timeout_s = target.timeout_s
+        if expires_at is not None:
+            timeout_s = max(0.001, min(timeout_s, expires_at - clock()))
+        result = await post_once(session, target, alert, body, attempt, timeout_s)
         ATTEMPTS.labels(target.name, result.outcome).inc()
         if result.ok:
             return Delivery(True, attempt)
@@ -246,17 +325,12 @@ async def deliver(
                 f"backoff_max_s {policy.max_delay_s:g}s",
                 "retry_after_too_long",
             )
-        RETRIES.labels(target.name).inc()
         delay = policy.delay(attempt, result.retry_after_s)
-        log.info(
-            "webhook attempt failed, retrying",
-            extra={
-                "subscription": target.name,
-                "alert_id": alert.alert_id,
-                "attempt": attempt,
-                "error": result.error,
-                "retry_in_s": round(delay, 3),
-            },
+        if expires_at is not None and clock() + delay >= expires_at:
+            return _expired(attempt, target.max_age_s, result.error)  # no point waiting
+        RETRIES.labels(target.name).inc()
+        (warnings or RETRY_WARNINGS).retrying(
+            target.name, alert.alert_id, attempt, result.error, delay
         )
         await sleep(delay)
     return Delivery(False, policy.max_attempts, result.error, "retries_exhausted")

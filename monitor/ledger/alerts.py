@@ -151,6 +151,12 @@ class LedgerAlertStore:
                 (name, seq),
             )
 
+    def count_after_seq(self, seq: int) -> int:
+        """How many alerts have a seq above `seq` (a webhook subscription's backlog)."""
+        with self._db.read() as conn:
+            row = conn.execute("SELECT COUNT(*) FROM alerts WHERE seq > ?", (seq,)).fetchone()
+        return int(row[0])
+
     def last_seq(self) -> int:
         """The newest alert's seq (0 when there is none)."""
         with self._db.read() as conn:
@@ -174,13 +180,22 @@ class LedgerAlertStore:
     def add_dead_letter(
         self, subscription: str, alert_id: str, body: bytes, attempts: int, last_error: str
     ) -> None:
+        """Park an alert; one letter per (subscription, alert): dead-lettered again (it was
+        above the cursor when the process stopped) updates the letter instead of adding one."""
+        now = utc_now()
         with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO dead_letters "
-                "(subscription, alert_id, body, attempts, last_error, failed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (subscription, alert_id, bytes(body), attempts, last_error, utc_now()),
-            )
+            updated = conn.execute(
+                "UPDATE dead_letters SET attempts = ?, last_error = ?, failed_at = ? "
+                "WHERE subscription = ? AND alert_id = ?",
+                (attempts, last_error, now, subscription, alert_id),
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    "INSERT INTO dead_letters "
+                    "(subscription, alert_id, body, attempts, last_error, failed_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (subscription, alert_id, bytes(body), attempts, last_error, now),
+                )
 
     def dead_letters(self, subscription: str | None = None) -> list[DeadLetter]:
         query = (

@@ -20,8 +20,8 @@ from monitor.ledger import lots as lot_rows
 from monitor.ledger.alerts import LedgerAlertStore
 from monitor.ledger.database import Database, undec
 from monitor.ledger.intents import IntentTable
-from monitor.progress import Step
 from monitor.ledger.lock import DEFAULT_LEASE_S, WriterLock
+from monitor.progress import Step
 from monitor.tax.disposal import Disposal
 
 

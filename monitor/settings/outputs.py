@@ -44,6 +44,9 @@ class WebhookSettings(_Section):
     backoff_initial_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=300.0, ge=0)
     queue_size: int = Field(default=1000, ge=1)
+    concurrency: int = Field(default=4, ge=1, le=64)  # alerts in flight at once; 1: in order
+    max_age_s: float = Field(default=900.0, ge=0)  # older: dead-lettered, not sent; 0: none
+    stop_grace_s: float = Field(default=5.0, ge=0)  # shutdown: time left to the backlog
 
     @model_validator(mode="after")
     def _sources(self) -> WebhookSettings:

@@ -118,6 +118,7 @@ def settings_target(url: str, **extra: object) -> WebhookTarget:
         secret=target.secret,
         legacy_headers=target.legacy_headers,
         policy=RetryPolicy(max_attempts=1, initial_delay_s=0.01, max_delay_s=0.1),
+        max_age_s=0.0,  # the sample alerts were emitted on 2026-03-01
     )
 
 
