@@ -18,6 +18,18 @@ callback, and that connection's receive loop silently dies. The guard drops and 
 non-JSON text (`malformed_json`; plain "ping"/"pong" keepalive text is passed on) and
 counts a handler that raises on a decoded message (`unknown_shape`) instead of letting it
 kill the loop. What ccxt itself discards inside a decoded message is not visible here.
+ccxt resolves one waiting watch per message, so `watch_tickers` returns only the first
+ticker of a message that carries several (Coinbase's `ticker_batch`); the feed also
+passes on the others from ccxt's ticker cache (`_with_cached`).
+
+Tested against (tests/integration/test_ccxt_feed.py, ccxt 4.5 on loopback): ccxt's
+`binance` client on the simulated Binance (tickers via `@miniTicker`, trades via
+`@trade`), and ccxt's `coinbase` client on the simulated Coinbase (tickers via
+`ticker_batch`). Not tested: ccxt's coinbase trades (`market_trades`, a channel the
+simulator does not serve) and every other exchange. ccxt's `kraken` client speaks
+Kraken's v1 websocket (`wss://ws.kraken.com`, `python/ccxt/pro/kraken.py`), not v2: the
+simulator serves only v2, so it is untested here; the native Kraken feed (v2) is the
+supported path to Kraken.
 """
 
 from __future__ import annotations
@@ -68,6 +80,7 @@ class CcxtFeed:
             raise FeedError(f"ccxt feed: channel {self.channel!r} is not one of {CHANNELS}")
         self._markets = market_table(config.venue, config.symbols, lambda b, q: f"{b}/{q}")
         self._symbols = list(self._markets)
+        self._tickers_passed: dict[str, tuple[Any, ...]] = {}  # symbol -> last ticker passed on
         self._injected = [dict(m) for m in markets] if markets is not None else None
         self._health = FeedHealth(config.venue, kind="ccxt", exchange_id=self.exchange_id)
         self._queue = TickQueue(config.venue, config.queue_size)
@@ -213,11 +226,35 @@ class CcxtFeed:
                     else exchange.watch_ticker(symbols[0])
                 )
                 items = list(result.values()) if isinstance(result, dict) else [result]
+                items = self._with_cached(items, symbols)
             elif len(symbols) > 1 or exchange.has.get("watchTradesForSymbols"):
                 items = await exchange.watch_trades_for_symbols(symbols)
             else:
                 items = await exchange.watch_trades(symbols[0])
             await self._deliver(items, "last" if tickers else "price")
+
+    def _with_cached(
+        self, items: list[Mapping[str, Any]], symbols: list[str]
+    ) -> list[Mapping[str, Any]]:
+        """`items` plus the tickers ccxt cached for other symbols since they were last passed on.
+
+        ccxt resolves one waiting watch per message, so from a message carrying several
+        symbols' tickers (Coinbase's `ticker_batch`) `watch_tickers` returns only the first;
+        the others are only in `exchange.tickers`.
+        """
+        cache = getattr(self._exchange, "tickers", None) or {}
+        seen = self._tickers_passed
+        out = list(items)
+        returned = {str(item.get("symbol")) for item in items}
+        for symbol in symbols:
+            cached = cache.get(symbol)
+            if symbol in returned or not isinstance(cached, Mapping):
+                continue
+            if seen.get(symbol) != _ticker_key(cached):
+                out.append(cached)
+        for item in out:
+            seen[str(item.get("symbol"))] = _ticker_key(item)
+        return out
 
     async def _deliver(self, items: Sequence[Mapping[str, Any]], field: str) -> None:
         self._last_data = asyncio.get_running_loop().time()
@@ -316,6 +353,11 @@ def point_ws_urls(urls: dict[str, Any], override: str) -> None:
     api = urls.get("api")
     if isinstance(api, dict) and "ws" in api:
         api["ws"] = walk(api["ws"])
+
+
+def _ticker_key(ticker: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What tells one ccxt ticker of a symbol from the next."""
+    return (ticker.get("timestamp"), ticker.get("datetime"), ticker.get("last"))
 
 
 def spot_markets(symbols: Sequence[str], id_format: str = "{base}{quote}") -> list[dict[str, Any]]:

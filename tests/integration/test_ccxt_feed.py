@@ -15,6 +15,7 @@ from streams.feeds.ccxtpro import CcxtFeed, spot_markets
 from streams.feeds.interface import FeedConfig, FeedState
 from streams.feeds.registry import make_feed
 from streams.simulator.binance import BinanceSimulator
+from streams.simulator.coinbase import CoinbaseSimulator
 from tests.integration.feed_harness import Collector, metric, until
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
@@ -125,3 +126,35 @@ async def test_a_stall_is_detected_and_recovered(sim: BinanceSimulator) -> None:
     seen = len(collector.ticks)
     await until(lambda: len(collector.ticks) > seen, within=10.0)
     await collector.close()
+
+
+# ccxt's coinbase client against the simulated Coinbase ---------------------------------
+
+
+async def test_ccxts_coinbase_tickers_arrive_from_the_simulated_coinbase() -> None:
+    """ccxt's coinbase `watch_tickers` subscribes `ticker_batch`; empty tickers come too."""
+    symbols = ("BTC/USD", "ETH/USD")
+    async with CoinbaseSimulator(
+        symbols, tick_interval_ms=10, batch_interval_s=0.05, empty_ticker_every=3
+    ) as sim:
+        config = FeedConfig(
+            "coinbase-ccxt",
+            symbols,
+            url=sim.url,
+            kind="ccxt",
+            exchange_id="coinbase",
+            backoff_initial_s=0.02,
+            backoff_max_s=0.1,
+        )
+        feed = make_feed(config, markets=spot_markets(symbols, "{base}-{quote}"))
+        collector = Collector(feed)
+        await feed.start()
+        await until(lambda: collector.symbols_since(0) == set(symbols), within=10.0)
+        await until(lambda: sim.empty_tickers_sent >= 3)
+        seen = len(collector.ticks)
+        await until(lambda: collector.symbols_since(seen) == set(symbols), within=10.0)
+        await collector.close()
+    assert sim.subscribe_log[0][1:] == ("ticker_batch", ("BTC-USD", "ETH-USD"))
+    last = collector.ticks[-1]
+    assert last.price == pytest.approx(sim.last_prices()[last.symbol], rel=0.01)
+    assert feed.status.reconnects == 0
