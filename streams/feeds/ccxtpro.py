@@ -24,12 +24,16 @@ passes on the others from ccxt's ticker cache (`_with_cached`).
 
 Tested against (tests/integration/test_ccxt_feed.py, ccxt 4.5 on loopback): ccxt's
 `binance` client on the simulated Binance (tickers via `@miniTicker`, trades via
-`@trade`), and ccxt's `coinbase` client on the simulated Coinbase (tickers via
-`ticker_batch`). Not tested: ccxt's coinbase trades (`market_trades`, a channel the
-simulator does not serve) and every other exchange. ccxt's `kraken` client speaks
-Kraken's v1 websocket (`wss://ws.kraken.com`, `python/ccxt/pro/kraken.py`), not v2: the
-simulator serves only v2, so it is untested here; the native Kraken feed (v2) is the
-supported path to Kraken.
+`@trade`), ccxt's `coinbase` client on the simulated Coinbase (tickers via
+`ticker_batch`), and ccxt's `kraken` client on the simulated Kraken (ticker and trade).
+Not tested: ccxt's coinbase trades (`market_trades`, a channel the simulator does not
+serve) and every other exchange. Kraken: older ccxt versions (e.g. commit ed816e3, per
+the reference) speak Kraken's v1 websocket (`wss://ws.kraken.com`); ccxt 4.5's ticker,
+trade and book watchers use v2 (`publicV2`, `watch_multi_helper` in
+`python/ccxt/pro/kraken.py`), other parts still v1. ccxt subscribes trades without
+setting `snapshot`, so its kraken trades begin with up to 50 past trades, passed on as
+ticks at their own (older) times: prefer the native Kraken feed, which keeps snapshots
+out of the live ticks.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from streams.feeds.interface import FeedConfig, FeedState
 from streams.feeds.registry import make_feed
 from streams.simulator.binance import BinanceSimulator
 from streams.simulator.coinbase import CoinbaseSimulator
+from streams.simulator.kraken import KrakenSimulator
 from tests.integration.feed_harness import Collector, metric, until
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
@@ -158,3 +159,32 @@ async def test_ccxts_coinbase_tickers_arrive_from_the_simulated_coinbase() -> No
     last = collector.ticks[-1]
     assert last.price == pytest.approx(sim.last_prices()[last.symbol], rel=0.01)
     assert feed.status.reconnects == 0
+
+
+# ccxt's kraken client against the simulated Kraken (v2) ----------------------------------
+
+
+@pytest.mark.parametrize("channel", ["tickers", "trades"])
+async def test_ccxts_kraken_speaks_v2_to_the_simulated_kraken(channel: str) -> None:
+    """ccxt 4.5's kraken subscribes ticker and trade on the v2 endpoint (`publicV2`)."""
+    symbols = ("BTC/USD", "ETH/USD")
+    async with KrakenSimulator(symbols, tick_interval_ms=10) as sim:
+        config = FeedConfig(
+            "kraken-ccxt",
+            symbols,
+            url=sim.url,
+            kind="ccxt",
+            exchange_id="kraken",
+            channel=channel,
+            backoff_initial_s=0.02,
+            backoff_max_s=0.1,
+        )
+        feed = make_feed(config, markets=spot_markets(symbols))
+        collector = Collector(feed)
+        await feed.start()
+        await until(lambda: collector.symbols_since(0) == set(symbols), within=10.0)
+        await collector.close()
+    wanted = "ticker" if channel == "tickers" else "trade"
+    assert sim.subscribe_log[0][1:] == (wanted, symbols)
+    last = collector.ticks[-1]
+    assert last.price == pytest.approx(sim.last_prices()[last.symbol], rel=0.01)
