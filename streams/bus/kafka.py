@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-RETRY_UNREACHABLE_S = 1.0  # how often `watch_topics` asks again while the broker is away
+WATCH_PROBE_S = 1.0  # how often `watch_topics` looks at the topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class KafkaBus:
         self._config = config
         self._connect_timeout_s = connect_timeout_s
         self._group_timing = group_timing
+        self._shape: dict[str, int | None] = {}  # partitions per topic after the last check
+        self._clients: weakref.WeakSet[KafkaProducer | KafkaConsumer] = weakref.WeakSet()
         install_repeat_filter()
 
     @property
@@ -106,40 +110,80 @@ class KafkaBus:
             raise BusError(" ".join(problems.values()))
 
     async def watch_topics(self, topics: Sequence[str], every_s: float = TOPIC_CHECK_S) -> None:
-        """Check the topics every `every_s`, and every second while the broker is away so
-        the check runs right after it comes back; problems are logged on change."""
+        """Look at the topics every second (two metadata requests); when one is missing,
+        its partition count changed, or the broker answers again after an outage (a
+        broker restarted empty, or that re-created a topic with its own count), run the
+        full check (create, grow) and make this bus's clients reconnect; otherwise the
+        full check runs every `every_s`. Problems are logged when they change."""
         servers = self._config.bootstrap_servers
-        reachable = True
+        wanted = list(dict.fromkeys(topics))
+        admin: AIOKafkaAdminClient | None = None
+        reachable, due = True, time.monotonic() + every_s
         reported: dict[str, str] = {}
-        while True:
-            await asyncio.sleep(every_s if reachable else RETRY_UNREACHABLE_S)
-            try:
-                problems = await self._check(topics)
-            except BusError as exc:  # unreachable: the clients reconnect by themselves
-                if reachable:
-                    log.warning("topic check: %s", exc, extra={"bootstrap": servers})
-                reachable = False
-                continue
-            if not reachable:
-                log.info(
-                    "Kafka at %s answers again; topics checked",
-                    servers,
-                    extra={"bootstrap": servers, "topics": list(topics), "problems": problems},
-                )
-            reachable = True
-            for topic, problem in problems.items():
-                if reported.get(topic) != problem:
-                    log.error("%s", problem, extra={"topic": topic})
-            for topic in reported.keys() - problems.keys():
-                log.info("topic %s is as configured again", topic, extra={"topic": topic})
-            reported = problems
+        try:
+            while True:
+                await asyncio.sleep(WATCH_PROBE_S)
+                try:
+                    if admin is None:
+                        admin = await self._admin("check topics")
+                    async with asyncio.timeout(self._check_timeout_s):
+                        counts = await self._counts(admin, wanted)
+                        came_back, reachable = not reachable, True
+                        changed = came_back or counts != {t: self._shape.get(t) for t in wanted}
+                        if not changed and time.monotonic() < due:
+                            continue
+                        due = time.monotonic() + every_s
+                        problems = await self._reconcile(admin, wanted, counts)
+                except (BusError, KafkaError, TimeoutError) as exc:
+                    if admin is not None:
+                        await admin.close()
+                        admin = None
+                    if reachable:
+                        log.warning(
+                            "Kafka at %s does not answer the topic check: %s",
+                            servers,
+                            exc if isinstance(exc, BusError) else type(exc).__name__,
+                            extra={"bootstrap": servers},
+                        )
+                    reachable = False
+                    continue
+                if changed:
+                    self._reconnect_clients(
+                        "answers again" if came_back else "changed topics", counts
+                    )
+                reported = self._report(problems, reported)
+        finally:
+            if admin is not None:
+                await admin.close()
 
-    async def _check(self, topics: Sequence[str]) -> dict[str, str]:
-        """One check with a fresh admin client: topic -> problem left (none: as configured)."""
+    def _report(self, problems: dict[str, str], reported: dict[str, str]) -> dict[str, str]:
+        for topic, problem in problems.items():
+            if reported.get(topic) != problem:
+                log.error("%s", problem, extra={"topic": topic})
+        for topic in reported.keys() - problems.keys():
+            log.info("topic %s is as configured again", topic, extra={"topic": topic})
+        for topic in self._shape:
+            BUS_TOPIC_PROBLEMS.labels(topic).set(1 if topic in problems else 0)
+        return problems
+
+    def _reconnect_clients(self, why: str, counts: Mapping[str, int | None]) -> None:
+        """New connections and fresh metadata for every producer and consumer of this bus."""
+        clients = list(self._clients)
+        log.warning(
+            "Kafka at %s %s: topics checked, %d clients reconnect",
+            self._config.bootstrap_servers,
+            why,
+            len(clients),
+            extra={"partitions_found": dict(counts)},
+        )
+        for client in clients:
+            client.reconnect()
+
+    async def _admin(self, what: str) -> AIOKafkaAdminClient:
         config = self._config
-        admin = await connect_client(
+        admin: AIOKafkaAdminClient = await connect_client(
             config.bootstrap_servers,
-            "check topics",
+            what,
             self._connect_timeout_s,
             lambda: AIOKafkaAdminClient(
                 bootstrap_servers=config.bootstrap_servers,
@@ -147,29 +191,50 @@ class KafkaBus:
                 request_timeout_ms=config.request_timeout_ms,
             ),
         )
+        return admin
+
+    @property
+    def _check_timeout_s(self) -> float:
+        return max(self._connect_timeout_s, 5.0) * 2
+
+    async def _check(self, topics: Sequence[str]) -> dict[str, str]:
+        """One full check with a fresh admin client: topic -> problem left (none: fine)."""
+        config = self._config
+        admin = await self._admin("check topics")
+        wanted = list(dict.fromkeys(topics))
         try:
-            async with asyncio.timeout(max(self._connect_timeout_s, 5.0) * 2):
-                problems = await self._reconcile(admin, list(dict.fromkeys(topics)))
+            async with asyncio.timeout(self._check_timeout_s):
+                problems = await self._reconcile(admin, wanted, await self._counts(admin, wanted))
         except (KafkaError, TimeoutError) as exc:
             raise BusError(
-                f"cannot check topics {list(topics)} on Kafka at {config.bootstrap_servers}: "
+                f"cannot check topics {wanted} on Kafka at {config.bootstrap_servers}: "
                 f"{type(exc).__name__} {exc}"
             ) from exc
         finally:
             await admin.close()
-        for topic in topics:
+        for topic in wanted:
             BUS_TOPIC_PROBLEMS.labels(topic).set(1 if topic in problems else 0)
         return problems
 
-    async def _reconcile(self, admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, str]:
-        # List first: describing a missing topic makes an auto-creating broker create it.
+    @staticmethod
+    async def _counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int | None]:
+        """Partitions per topic (None: missing). Listed first: describing a missing topic
+        makes an auto-creating broker create it, with its own partition count."""
         existing = set(await admin.list_topics())
-        counts = {
-            d["topic"]: len(d["partitions"])
-            for d in await admin.describe_topics([t for t in topics if t in existing])
-            if d["error_code"] == 0
-        }
-        plan = plan_topics(topics, counts, self._config.partitions)
+        counts: dict[str, int | None] = dict.fromkeys(topics)
+        present = [t for t in topics if t in existing]
+        if present:
+            for d in await admin.describe_topics(present):
+                if d["error_code"] == 0 and d["topic"] in counts:
+                    counts[d["topic"]] = len(d["partitions"])
+        return counts
+
+    async def _reconcile(
+        self, admin: AIOKafkaAdminClient, topics: list[str], counts: Mapping[str, int | None]
+    ) -> dict[str, str]:
+        """Create the missing topics, grow the short ones; remember the shape left."""
+        found = {t: n for t, n in counts.items() if n is not None}
+        plan = plan_topics(topics, found, self._config.partitions)
         problems: dict[str, str] = {}
         if plan.create:
             problems.update(await self._create(admin, list(plan.create)))
@@ -183,6 +248,11 @@ class KafkaBus:
                 plan.partitions,
                 extra={"topic": topic, "partitions": count},
             )
+        for topic in topics:
+            if topic in problems:
+                self._shape[topic] = counts.get(topic)
+            else:
+                self._shape[topic] = max(found.get(topic, 0), self._config.partitions)
         return problems
 
     async def _create(self, admin: AIOKafkaAdminClient, missing: list[str]) -> dict[str, str]:
@@ -241,12 +311,14 @@ class KafkaBus:
         return problems
 
     def producer(self) -> KafkaProducer:
-        return KafkaProducer(self._config, connect_timeout_s=self._connect_timeout_s)
+        producer = KafkaProducer(self._config, connect_timeout_s=self._connect_timeout_s)
+        self._clients.add(producer)
+        return producer
 
     def consumer(
         self, topics: Sequence[str], group_id: str, *, from_beginning: bool = False
     ) -> KafkaConsumer:
-        return KafkaConsumer(
+        consumer = KafkaConsumer(
             self._config,
             topics,
             group_id,
@@ -254,3 +326,5 @@ class KafkaBus:
             connect_timeout_s=self._connect_timeout_s,
             group_timing=self._group_timing,
         )
+        self._clients.add(consumer)
+        return consumer

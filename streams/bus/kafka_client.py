@@ -29,6 +29,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 5.0
 COMMIT_TIMEOUT_S = 5.0  # a commit the broker cannot take in this time is retried later
 METADATA_TIMEOUT_S = 5.0  # a producer waiting for a topic's partitions
 PROGRESS_TIMEOUT_S = 3.0  # asking the broker for offsets (lag, health)
+RECONNECT_AFTER_S = 5.0  # failing this long with nothing delivered: new connections
 TOPIC_CHECK_S = 10.0  # how often the running pipeline checks its topics again
 FAILURE_LOG_INTERVAL_S = 5.0
 PARTITION_CACHE_MAX = 65_536
@@ -89,6 +90,18 @@ async def connect_client(servers: str, what: str, timeout_s: float, make: Callab
             raise
         await asyncio.sleep(delay)
         delay = min(delay * 2, 1.0)
+
+
+def drop_connections(client: Any) -> int:
+    """Close every broker connection of an aiokafka client; it reconnects on next use.
+
+    For a broker that came back and keeps failing requests on the old connections (tansu
+    0.6 answers every produce with error -1 on a connection that wrote to a topic before
+    the topic was re-created; a new connection is served)."""
+    conns = list(getattr(client, "_conns", {}).values())
+    for conn in conns:
+        conn.close()
+    return len(conns)
 
 
 def acks_setting(value: str) -> int | str:

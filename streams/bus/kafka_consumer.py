@@ -33,6 +33,7 @@ from streams.bus.kafka_client import (
     REBALANCE_ERRORS,
     GroupTiming,
     connect_client,
+    drop_connections,
 )
 from streams.errors import BusError
 from streams.metrics import BUS_CONSUMED, BUS_CONSUMER_LAG
@@ -226,6 +227,14 @@ class KafkaConsumer:
                 type(exc).__name__,
                 extra={"group": self._group_id, "error": str(exc)},
             )
+
+    def reconnect(self) -> None:
+        """New connections and fresh metadata (the broker restarted, or its topics changed);
+        a changed partition count makes aiokafka rejoin the group."""
+        if self._consumer is None:
+            return
+        drop_connections(self._consumer._client)
+        self._consumer._client.force_metadata_update()
 
     def _forget(self, committed: dict[TopicPartition, int]) -> None:
         for tp, offset in committed.items():

@@ -42,9 +42,11 @@ from streams.bus.kafka_client import (
     FAILURE_LOG_INTERVAL_S,
     METADATA_TIMEOUT_S,
     PARTITION_CACHE_MAX,
+    RECONNECT_AFTER_S,
     acks_setting,
     check_compression,
     connect_client,
+    drop_connections,
 )
 from streams.errors import BusError
 from streams.metrics import BUS_PRODUCE_ERRORS, BUS_PRODUCED
@@ -71,6 +73,8 @@ class KafkaProducer:
         self._failed_total = 0
         self._last_delivery: float | None = None
         self._last_failure: float | None = None
+        self._failing_since: float | None = None  # first failure after the last delivery
+        self._reconnected_at = 0.0
         self._unlogged_failures = 0
         self._failure_log_due = 0.0
         self._partitions: dict[int, dict[bytes, int]] = {}
@@ -361,8 +365,10 @@ class KafkaProducer:
             BUS_PRODUCED.labels(topic).inc(count)
             self._delivered_total += count
             self._last_delivery = time.monotonic()
+            self._failing_since = None
             return
         self._fail(topic, count, error)
+        self._maybe_reconnect()
         self._unlogged_failures += count
         now = time.monotonic()
         if now >= self._failure_log_due:  # a broker outage fails many batches at once
@@ -376,6 +382,37 @@ class KafkaProducer:
                 },
             )
             self._unlogged_failures = 0
+
+    def reconnect(self) -> None:
+        """New connections and fresh metadata (the broker restarted, or its topics changed)."""
+        if self._producer is None:
+            return
+        self._topic_partitions.clear()
+        drop_connections(self._producer.client)
+        self._producer.client.force_metadata_update()
+
+    def _maybe_reconnect(self) -> None:
+        """Deliveries failing for `RECONNECT_AFTER_S` with none delivered: new connections
+        (once per that interval), in case the broker came back and the old ones are bad."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+            return
+        if (
+            now - self._failing_since < RECONNECT_AFTER_S
+            or now - self._reconnected_at < RECONNECT_AFTER_S
+        ):
+            return
+        if self._producer is None:
+            return
+        self._reconnected_at = now
+        closed = drop_connections(self._producer.client)
+        log.warning(
+            "Kafka deliveries failing for %.0f s: %d connections closed, reconnecting",
+            now - self._failing_since,
+            closed,
+            extra={"error": str(self._last_error)},
+        )
 
     async def _wait_idle(self) -> None:
         if self._idle is not None and self._pending:
