@@ -14,7 +14,8 @@ FEED_TICKS = Counter(
 FEED_DROPPED = Counter(
     "hm_feed_messages_dropped_total",
     "Venue messages dropped, by reason (malformed_json, unknown_shape, bad_field, "
-    "unknown_symbol, error_reply, ...).",
+    "unknown_symbol, error_reply; empty_ticker and no_last_price for known empty shapes; "
+    "conflated for older ticks replaced while the consumer lagged).",
     ["venue", "reason"],
 )
 FEED_RECONNECTS = Counter(
