@@ -11,8 +11,10 @@ sends dead letters again (monitor/alerts/redelivery.py).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +72,9 @@ DELIVERY_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0),
 )
 USER_AGENT = f"harvest-monitor/{__version__}"
+TELEGRAM_API = "https://api.telegram.org"
+TELEGRAM_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{20,100}")
+BOT_PATH = re.compile(r"/bot[^/\s]+")  # a Bot API URL's token, scrubbed from any error
 MAX_ERROR_CHARS = 200
 
 
@@ -88,6 +93,7 @@ class WebhookTarget:
     format: Format = "json"
     secret: bytes | None = field(default=None, repr=False)  # the HMAC key (signing_key)
     legacy_headers: bool = False  # also X-HM-Alert-Id, X-HM-Timestamp, X-HM-Signature
+    chat_id: str = ""  # telegram: the chat; `url` then holds the bot token (never shown)
     filter: AlertFilter = field(default_factory=AlertFilter)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: float = 10.0
@@ -102,6 +108,8 @@ class WebhookTarget:
     ) -> WebhookTarget:
         """Resolve `url_env` / `secret_env` / `secret_file`; ConfigError names what is missing."""
         environ = os.environ if env is None else env
+        if s.format == "telegram":
+            return cls._telegram(s, environ)
         url = s.url or environ.get(s.url_env, "")
         if not url:
             raise ConfigError(f"webhook {s.name!r}: environment variable {s.url_env} is not set")
@@ -135,6 +143,43 @@ class WebhookTarget:
             format=s.format,
             secret=secret,
             legacy_headers=s.legacy_headers,
+            filter=AlertFilter.of(
+                s.filter.accounts, s.filter.assets, s.filter.min_net_benefit_usd, s.filter.kinds
+            ),
+            policy=RetryPolicy(s.max_attempts, s.backoff_initial_s, s.backoff_max_s),
+            timeout_s=s.timeout_s,
+            queue_size=s.queue_size,
+            concurrency=s.concurrency,
+            max_age_s=s.max_age_s,
+            stop_grace_s=s.stop_grace_s,
+        )
+
+    @classmethod
+    def _telegram(cls, s: WebhookSettings, environ: Mapping[str, str]) -> WebhookTarget:
+        """A Bot API `sendMessage` URL with the token from `bot_token_env`/`bot_token_file`."""
+        if s.bot_token_env:
+            token = environ.get(s.bot_token_env, "").strip()
+            where = f"environment variable {s.bot_token_env}"
+        else:
+            where = f"bot_token_file {s.bot_token_file}"
+            try:
+                token = Path(s.bot_token_file).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                raise ConfigError(f"webhook {s.name!r}: {where}: {reason}") from exc
+        if not token:
+            raise ConfigError(f"webhook {s.name!r}: {where} (the bot token) is not set or empty")
+        if not TELEGRAM_TOKEN.fullmatch(token):
+            raise ConfigError(  # never echo what was found: it may be a real token
+                f"webhook {s.name!r}: {where} does not hold a bot token "
+                "(<digits>:<letters, digits, _ or ->, as @BotFather gives it)"
+            )
+        base = (s.url or TELEGRAM_API).rstrip("/")
+        return cls(
+            name=s.name,
+            url=f"{base}/bot{token}/sendMessage",
+            format="telegram",
+            chat_id=s.chat_id.strip(),
             filter=AlertFilter.of(
                 s.filter.accounts, s.filter.assets, s.filter.min_net_benefit_usd, s.filter.kinds
             ),
@@ -217,18 +262,33 @@ async def post_once(
                 return Attempt(True, False, "2xx")
             text = (await resp.content.read(512)).decode("utf-8", "replace")
             outcome = "429" if resp.status == 429 else f"{resp.status // 100}xx"
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            if retry_after is None and target.format == "telegram":
+                retry_after = telegram_retry_after(text)
             return Attempt(
                 False,
                 is_retryable(resp.status),
                 outcome,
-                f"HTTP {resp.status}: {text.strip()[:MAX_ERROR_CHARS]}",
-                parse_retry_after(resp.headers.get("Retry-After")),
+                f"HTTP {resp.status}: {BOT_PATH.sub('/bot…', text.strip())[:MAX_ERROR_CHARS]}",
+                retry_after,
             )
     except TimeoutError:
         return Attempt(False, True, "timeout", f"no answer within {timeout_s:g}s")
     except aiohttp.ClientError as exc:
-        message = str(exc).replace(target.url, redact_url(target.url))[:MAX_ERROR_CHARS]
+        message = str(exc).replace(target.url, redact_url(target.url))
+        message = BOT_PATH.sub("/bot…", message)[:MAX_ERROR_CHARS]
         return Attempt(False, True, "connection_error", f"{type(exc).__name__}: {message}")
+
+
+def telegram_retry_after(text: str) -> float | None:
+    """The Bot API's flood-control wait: `parameters.retry_after` of an error response
+    (`{"ok": false, "error_code": 429, "parameters": {"retry_after": 35}}`)."""
+    try:
+        answer = json.loads(text)
+        seconds = answer["parameters"]["retry_after"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return float(seconds) if isinstance(seconds, int | float) and seconds >= 0 else None
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -298,7 +358,7 @@ async def deliver(
     """Try until delivered, rejected for good, out of attempts, or past `expires_at`
     (Unix time: an alert that old is worse than none, so an attempt is also cut off
     there); wait between tries. Retries are logged through `warnings`."""
-    body = webhook_body(target.format, alert, encoded)
+    body = webhook_body(target.format, alert, encoded, target.chat_id)
     policy = target.policy
     result = Attempt(False, True, "none")
     for attempt in range(1, policy.max_attempts + 1):

@@ -32,9 +32,13 @@ class WebhookSettings(_Section):
     """One `[[webhooks]]` subscription (docs/webhooks.md); secrets come from env or a file."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    url: str = ""  # or url_env, for URLs that are themselves secrets (Slack, Discord)
+    url: str = ""  # or url_env, for URLs that are themselves secrets (Slack, Discord);
+    # telegram: the Bot API's base URL (default https://api.telegram.org)
     url_env: str = ""
-    format: Literal["json", "slack", "discord"] = "json"
+    format: Literal["json", "slack", "discord", "telegram"] = "json"
+    bot_token_env: str = ""  # telegram: the bot token from this environment variable ...
+    bot_token_file: str = ""  # ... or this file; never in the settings file
+    chat_id: str = ""  # telegram: the chat to post to (a number, or @channelname)
     secret_env: str = ""  # HMAC key: the name of an environment variable ...
     secret_file: str = ""  # ... or a file holding it (whsec_<base64>, Standard Webhooks)
     legacy_headers: bool = False  # also the X-HM-* signature headers of 0.x (one release)
@@ -50,6 +54,13 @@ class WebhookSettings(_Section):
 
     @model_validator(mode="after")
     def _sources(self) -> WebhookSettings:
+        if self.format == "telegram":
+            return self._telegram()
+        if self.bot_token_env or self.bot_token_file or self.chat_id:
+            raise ValueError(
+                f"webhook {self.name!r}: bot_token_env, bot_token_file and chat_id are for "
+                'format = "telegram"'
+            )
         if bool(self.url) == bool(self.url_env):
             raise ValueError(f"webhook {self.name!r}: set exactly one of url and url_env")
         if self.url and not self.url.startswith(("http://", "https://")):
@@ -58,6 +69,20 @@ class WebhookSettings(_Section):
             raise ValueError(f"webhook {self.name!r}: set secret_env or secret_file, not both")
         if self.format == "json" and not (self.secret_env or self.secret_file):
             raise ValueError(f"webhook {self.name!r}: json webhooks are signed: set secret_env")
+        return self
+
+    def _telegram(self) -> WebhookSettings:
+        where = f"webhook {self.name!r} (telegram)"
+        if bool(self.bot_token_env) == bool(self.bot_token_file):
+            raise ValueError(f"{where}: set exactly one of bot_token_env and bot_token_file")
+        if not self.chat_id.strip():
+            raise ValueError(f"{where}: set chat_id (a chat number, or @channelname)")
+        if self.url_env:
+            raise ValueError(f"{where}: url is the Bot API base URL; url_env is not used")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"{where}: url must start with http:// or https://")
+        if self.secret_env or self.secret_file:
+            raise ValueError(f"{where}: the bot token authenticates; drop secret_env/secret_file")
         return self
 
 
