@@ -44,6 +44,7 @@ from monitor.stages import (
     Counters,
     detect_stage,
     emit,
+    figures_stage,
     health_stage,
     ingest_stage,
     save_state,
@@ -59,6 +60,8 @@ from streams.feeds.registry import make_feed
 from streams.ticks import Tick
 
 log = logging.getLogger(__name__)
+
+WATCHED = frozenset({"venues_stale", "assets_unpriced"})  # health checks the watch words
 
 TOPIC_CHECK_S = 10.0  # the bus topics checked again this often (and when Kafka is back)
 
@@ -162,6 +165,7 @@ class Pipeline:
             "last_alerts": status_view.alerts_view(c.recent),
             "held": status_view.held_view(self.held()),
             "problems": self.problems(),
+            "health": self.check.current().as_json() if self.check is not None else None,
         }
         if self.detector is not None:
             out |= status_view.book_view(self.detector, int(time.time() * 1000))
@@ -179,10 +183,18 @@ class Pipeline:
         return []
 
     def problems(self) -> list[str]:
-        """What is wrong now, in words (the status line's `attention:` part)."""
+        """What is wrong now, in words (the status line's `attention:` part): the feed
+        watch's stale venues and unpriced assets, the other failing /healthz checks,
+        held groups and the kill switch."""
         halted = self.executor.desk.guard.kill_switch() if self.executor is not None else ""
         held = [f"{group} ({why})" for group, why in self.held()]
-        return troubles(self.watch, kill_switch=halted, held=held)
+        report = self.check.current() if self.check is not None else None
+        failing = [
+            p.reason
+            for p in (report.problems if report is not None else ())
+            if p.check not in WATCHED  # said by the watch in its own words
+        ]
+        return [*troubles(self.watch, kill_switch=halted, held=held), *failing]
 
     async def observe(self) -> Observation:
         """What the health check judges: counters, feeds, the bus clients, the watch."""
@@ -304,6 +316,8 @@ class Pipeline:
                     )
                 if self.watch is not None:
                     tasks.append(group.create_task(watch_stage(self.watch, self.feeds)))
+                if self.detector is not None:
+                    tasks.append(group.create_task(figures_stage(self.detector, self.ledger)))
                 if self.executor is not None:
                     tasks.append(group.create_task(self.executor.run()))
                 if self.ledger is not None and self.ledger.writer is not None:

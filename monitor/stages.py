@@ -10,14 +10,16 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TextIO
 
-from monitor import metrics
+from monitor import investor, metrics
 from monitor.alerts.interface import AlertSink
 from monitor.alerts.recording import RecordingSink
 from monitor.alerts.schema import Alert, encode_alert
 from monitor.detect import Detector
 from monitor.health import HealthCheck, Observation
+from monitor.ledger import Ledger
 from monitor.lot_columns import LotAlertState
 from monitor.prices.health import FeedWatch
 from monitor.terminal import PLAIN, Palette
@@ -238,6 +240,26 @@ async def status_stage(
         out.flush()
         seen = counters.ticks_detected if detector is not None else counters.ticks_in
         window = (time.monotonic(), seen)
+
+
+async def figures_stage(detector: Detector, ledger: Ledger | None) -> None:
+    """The investor's gauges (monitor.investor), every `investor.EVERY_S` on the loop:
+    trigger distances from the book; with a ledger, this tax year's harvests, tax saved
+    and the do-not-buy list. A failing ledger read is logged (with a count) and retried."""
+    failures = 0
+    while True:
+        investor.refresh_triggers(detector.book, dict(detector.exposure.prices))
+        if ledger is not None:
+            try:
+                investor.refresh_year(ledger, detector.book.tax, datetime.now(UTC).date())
+                failures = 0
+            except Exception as exc:  # a gauge must never stop detection
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log.warning(
+                        "investor figures not refreshed: %s", exc, extra={"failures": failures}
+                    )
+        await asyncio.sleep(investor.EVERY_S)
 
 
 async def watch_stage(watch: FeedWatch, feeds: Sequence[Feed], every_s: float = 1.0) -> None:

@@ -19,8 +19,8 @@ Harvestable means what `harvest-monitor lots` means: at the asset's last consens
 some lot of the group is at or under its trigger (cooldowns and confirmation aside). The
 nearest triggers are per asset: how far the price is above the highest trigger still under
 it (the next lot a fall reaches), in percent of the price, nearest first. `prices` are the
-last consensus USD prices. Built on the event loop (`Pipeline.status`), so it reads the
-book between ticks, never during one.
+last consensus USD prices of the book's assets. Built on the event loop
+(`Pipeline.status`), so it reads the book between ticks, never during one.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def book_view(detector: Detector, now_ms: int) -> dict[str, Any]:
     lots = book.lot_triggers(now_ms).with_columns(
         pl.col("asset").replace_strict(prices, default=None, return_dtype=pl.Float64).alias("price")
     )
+    held = set(book.assets)
     keys = ["account", "wallet", "asset"]
     groups = lots.select(keys).unique().height
     ready = (
@@ -94,8 +95,8 @@ def book_view(detector: Detector, now_ms: int) -> dict[str, Any]:
     return {
         "lots": book.lot_count,
         "groups": groups,
-        "prices": {asset: prices[asset] for asset in sorted(prices)},
-        "unpriced_assets": sorted(set(book.assets) - set(prices)),
+        "prices": {asset: prices[asset] for asset in sorted(prices) if asset in held},
+        "unpriced_assets": sorted(held - set(prices)),
         "harvestable": {
             "count": ready.height,
             "groups": _rows(ready.head(HARVESTABLE_LISTED)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -21,11 +22,11 @@ from typing import Any
 import pytest
 
 from monitor.alerts.schema import decode_alert
+from monitor.examples import PORTFOLIO, example_path
 from tests.ops.live_prometheus import free_port
 
 REPO = Path(__file__).parents[2]
 CLI = (sys.executable, "-m", "monitor.cli")
-PORTFOLIO = REPO / "config" / "portfolio.example.csv"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,13 +36,20 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def demo_config(tmp: Path) -> Path:
+    """Paper execution halted by the kill switch, on a ledger of its own holding a copy of
+    the example portfolio (the example's own runs on a scratch ledger)."""
     kill = tmp / "KILL"
     kill.write_text("stop\n")
+    portfolio = tmp / "portfolio.csv"
+    shutil.copy(example_path(PORTFOLIO), portfolio)
     path = tmp / "demo.toml"
     path.write_text(
         f"""
 [ledger]
 path = "{tmp / "ledger.sqlite"}"
+
+[portfolio]
+path = "{portfolio}"
 
 [execution]
 mode = "paper"
@@ -101,7 +109,7 @@ def test_status_of_a_running_demo(tmp_path: Path) -> None:
                 proc.kill()
 
     # What the demo is: its role, its three venues, the example portfolio's lots and groups.
-    with PORTFOLIO.open(newline="") as f:
+    with example_path(PORTFOLIO).open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert body["schema"] == "hm.status/1" and body["role"] == "demo"
     assert body["uptime_s"] > 0

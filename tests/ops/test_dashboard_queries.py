@@ -30,12 +30,17 @@ SECRET_ENV = "HM_OPS_TEST_HOOK_SECRET"
 
 def demo_config(tmp: Path, hook_url: str) -> Path:
     """The demo's defaults plus a signed webhook subscription and paper execution (both on
-    the ledger), so the delivery and harvest panels have real data."""
+    the ledger), so the delivery and harvest panels have real data; the Australian pack
+    (short and long terms, a 30-day wait before a rebuy) so the investor's do-not-buy
+    list has entries."""
     path = tmp / "demo.toml"
     path.write_text(
         f"""
 [ledger]
 path = "{tmp / "ledger.sqlite"}"
+
+[tax]
+jurisdiction = "au"
 
 [[webhooks]]
 name = "ops-test"
@@ -102,6 +107,9 @@ def test_every_panel_query_and_rule_works_on_the_live_demo(
         "webhook deliveries": 'sum(hm_webhook_deliveries_total{result="delivered"}) > 0',
         "tick-to-alert latency observed": "sum(hm_tick_to_alert_seconds_count) > 0",
         "lots under water": "sum(asset:hm_lots_under_water:sum) > 0",
+        "losses harvested this year": "sum(hm_harvested_loss_ytd_usd) > 0",
+        "tax saved this year": "max(hm_estimated_tax_saved_ytd_usd) > 0",
+        "assets on the do-not-buy list": "max(hm_do_not_buy_assets) > 0",
     }
     with (
         WebhookReceiver() as receiver,
