@@ -124,8 +124,11 @@ class LotBook:
         self.armed: B1 = np.ones(lots.height, dtype=np.bool_)
         self.last_alert_ms: I64 = np.full(lots.height, NEVER, dtype=np.int64)
         self.deadline_sent: B1 = np.zeros(lots.height, dtype=np.bool_)
-        self._unsaved: list[I64] = []  # rows whose alert state changed since take_state
+        # Rows whose alert state changed since take_state: a list of small arrays, folded
+        # into a mask over the book when it grows (nobody takes the state without a ledger).
+        self._unsaved: list[I64] = []
         self._unsaved_count = 0
+        self._unsaved_mask: B1 | None = None
         self.rebuilds = 0
         self.columns = LotColumns.of(lots)
         self.accounts: list[str] = self.columns.account.names  # sorted: index = account code
@@ -376,11 +379,17 @@ class LotBook:
     def take_state(self) -> LotAlertState:
         """The alert state of every lot whose state changed since the last call (for the
         ledger, written with the alerts it goes with); forgets them as changed."""
-        if not self._unsaved:
+        if not self.has_unsaved:
             return LotAlertState.empty()
-        rows = np.unique(np.concatenate(self._unsaved))
-        self._unsaved, self._unsaved_count = [], 0
-        return self.state_of(rows)
+        return self.state_of(np.unique(self._take_unsaved()))
+
+    def _take_unsaved(self) -> I64:
+        """The rows marked as changed (unsorted, perhaps repeated); clears the marks."""
+        parts = self._unsaved
+        if self._unsaved_mask is not None:
+            parts = [*parts, np.flatnonzero(self._unsaved_mask).astype(np.int64)]
+        self._unsaved, self._unsaved_count, self._unsaved_mask = [], 0, None
+        return np.concatenate(parts) if parts else EMPTY
 
     def state_of(self, rows: I64) -> LotAlertState:
         """The alert state of `rows` (frame rows)."""
@@ -392,15 +401,17 @@ class LotBook:
 
     def unsaved(self, rows: I64) -> None:
         """Mark `rows` as changed (since the last `take_state`). With nobody taking the
-        state (no ledger) the marks are folded into one array, so they never outgrow
-        the book."""
+        state (no ledger) the marks are folded into a mask over the book now and then (a
+        cost per mark that stays constant), so they never outgrow it."""
         if rows.size == 0:
             return
         self._unsaved.append(rows)
         self._unsaved_count += rows.size
-        if self._unsaved_count > max(4096, self.frame.height):
-            folded = np.unique(np.concatenate(self._unsaved))
-            self._unsaved, self._unsaved_count = [folded], folded.size
+        if self._unsaved_count > max(4096, self.armed.size // 8):
+            if self._unsaved_mask is None:
+                self._unsaved_mask = np.zeros(self.armed.size, dtype=np.bool_)
+            self._unsaved_mask[np.concatenate(self._unsaved)] = True
+            self._unsaved, self._unsaved_count = [], 0
 
     def rows_of(self, lot_ids: list[str]) -> I64:
         """Frame rows of `lot_ids` (those in the book), ascending."""
@@ -413,7 +424,7 @@ class LotBook:
 
     @property
     def has_unsaved(self) -> bool:
-        return bool(self._unsaved)
+        return bool(self._unsaved) or self._unsaved_mask is not None
 
     def restore(self, state: pl.DataFrame) -> int:
         """Put back the alert state the ledger kept (columns lot_id, armed, last_alert_ms,
@@ -448,9 +459,9 @@ class LotBook:
         self.armed[new] = old.armed[was]
         self.last_alert_ms[new] = old.last_alert_ms[was]
         self.deadline_sent[new] = old.deadline_sent[was]
-        if old._unsaved:
+        if old.has_unsaved:
             pending = np.zeros(old.lot_count, dtype=np.bool_)
-            pending[np.concatenate(old._unsaved)] = True
+            pending[old._take_unsaved()] = True
             self.unsaved(new[pending[was]])
         for idx in self._assets.values():
             idx.next_change_day = -1

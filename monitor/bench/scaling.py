@@ -94,6 +94,8 @@ def measure_start(plan: LotPlan, overrides: dict[str, Any]) -> _Start:
             frame = designed.frame if ledger is None else ledger.open_lots()
             read_s = time.perf_counter() - started
             detector = build_detector(settings, frame)
+            if ledger is not None:  # as a start does: the lots' alert state (none yet here)
+                detector.restore_state(ledger.alerts.lot_state())
             for tick in warm[: plan.market.assets]:
                 detector.on_tick(tick)
             rebuild_s = time.perf_counter() - started

@@ -69,3 +69,20 @@ def test_restore_sets_the_lots_by_id_and_ignores_unknown_ones(tmp_path: Path) ->
     assert book.last_alert_ms.tolist() == [7, NEVER, 5_000]
     assert book.deadline_sent.tolist() == [False, False, True]
     assert len(book.take_state()) == 0  # restoring is not a change to write back
+
+
+def test_changes_nobody_took_stay_bounded_and_complete() -> None:
+    """Without a ledger nobody takes the state: L1 and L2 fire and re-arm on every tick of
+    a long swing; the marks fold into one mask, and a late take still names both lots,
+    once each, with their state now."""
+    frame = parse_portfolio(io.StringIO(LOTS), "t.csv")
+    book = build_book(load_settings(env={}, overrides={"harvest.cooldown_s": 0}), frame)
+    ts = 1_790_000_000_000
+    for i in range(6_000):  # 45,000 is under both BTC triggers, 95,000 above both * 1.02
+        book.crossings("BTC", 45_000.0 if i % 2 == 0 else 95_000.0, ts + i)
+    assert sum(part.size for part in book._unsaved) <= 4096
+    taken = book.take_state()
+    assert taken.lot_ids == ["L1", "L2"]
+    assert taken.armed.tolist() == [True, True]  # the last tick re-armed them
+    assert taken.last_alert_ms.tolist() == [ts + 5_998, ts + 5_998]
+    assert len(book.take_state()) == 0
