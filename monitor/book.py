@@ -55,6 +55,7 @@ from monitor.triggers import (
 
 I64 = npt.NDArray[np.int64]
 NO_DAY = int(np.iinfo(np.int32).max)  # a lot that never turns long-term
+NO_DUE = int(np.iinfo(np.int64).max)  # no reminder due (no disarmed lot under water)
 EMPTY = np.empty(0, np.int64)
 Curve = tuple[F64, F64, F64]
 
@@ -95,6 +96,10 @@ class AssetIndex:
     # build, every price takes the full path.
     fire_above: float = math.inf
     rearm_from: float = -math.inf
+    # Reminders (`remind_after_s`): no disarmed lot can be due before `remind_at` unless
+    # the price falls to `remind_below` (the highest disarmed trigger above water).
+    remind_at: int = NEVER
+    remind_below: float = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,7 @@ class Crossing:
     rows: I64
     suppressed: int  # crossed, but still inside their cooldown
     deadline_rows: I64 = field(default_factory=lambda: EMPTY)  # under water, deadline near
+    reminder_rows: I64 = field(default_factory=lambda: EMPTY)  # still under water, remind
 
 
 class LotBook:
@@ -116,11 +122,13 @@ class LotBook:
         rules: TriggerRules | BookRules,
         rearm_pct: float,
         cooldown_s: float,
+        remind_after_s: float = 0.0,
     ) -> None:
         self.frame = lots
         self.rules = rules if isinstance(rules, BookRules) else default_book_rules(rules)
         self.rearm_factor = 1.0 + rearm_pct
         self.cooldown_ms = int(cooldown_s * 1000)
+        self.remind_ms = int(remind_after_s * 1000)  # 0: no reminders
         self.armed: B1 = np.ones(lots.height, dtype=np.bool_)
         self.last_alert_ms: I64 = np.full(lots.height, NEVER, dtype=np.int64)
         self.deadline_sent: B1 = np.zeros(lots.height, dtype=np.bool_)
@@ -129,6 +137,7 @@ class LotBook:
         self._unsaved: list[I64] = []
         self._unsaved_count = 0
         self._unsaved_mask: B1 | None = None
+        self._fold_at = max(4096, lots.height // 8)
         self.rebuilds = 0
         self.columns = LotColumns.of(lots)
         self.accounts: list[str] = self.columns.account.names  # sorted: index = account code
@@ -286,6 +295,7 @@ class LotBook:
             changes.append(epoch_day(step))
         idx.day = day
         idx.next_change_day = min(changes) if changes else NO_DAY
+        idx.remind_at = NEVER
         self._band(idx)
         self.rebuilds += 1
 
@@ -322,8 +332,21 @@ class LotBook:
         if day < idx.day or day >= idx.next_change_day:
             self._rebuild(idx, day)
         rearm_price = price / self.rearm_factor
-        if price > idx.fire_above and rearm_price < idx.rearm_from:
-            return None  # inside the quiet band: nothing fires or re-arms
+        quiet = price > idx.fire_above and rearm_price < idx.rearm_from
+        if quiet and not (self.remind_ms and (ts_ms >= idx.remind_at or price <= idx.remind_below)):
+            return None  # inside the quiet band: nothing fires, re-arms or is reminded
+        fired, suppressed, deadline = EMPTY, 0, EMPTY
+        if not quiet:
+            fired, suppressed, deadline = self._cross(idx, price, rearm_price, ts_ms)
+        reminded = self._reminders(idx, price, ts_ms) if self.remind_ms else EMPTY
+        if fired.size == 0 and suppressed == 0 and deadline.size == 0 and reminded.size == 0:
+            return None
+        return Crossing(asset, fired, suppressed, deadline, reminded)
+
+    def _cross(
+        self, idx: AssetIndex, price: float, rearm_price: float, ts_ms: int
+    ) -> tuple[I64, int, I64]:
+        """Re-arm, then fire: (fired rows, crossed inside the cooldown, deadline rows)."""
         end = idx.armed_end
         rearm_to = end + int(idx.triggers[end:].searchsorted(rearm_price, side="right"))
         if rearm_to > end:
@@ -332,33 +355,50 @@ class LotBook:
         fired, suppressed = EMPTY, 0
         if fire_from < idx.armed_end:
             rows = idx.rows[idx.order[fire_from : idx.armed_end]]
-            self._disarm(idx, fire_from)
+            self._disarm(idx, fire_from, rows)
             due = self.last_alert_ms[rows] + self.cooldown_ms <= ts_ms
             fired = np.sort(rows[due])
             self.last_alert_ms[fired] = ts_ms
             suppressed = int(rows.size - fired.size)
         deadline = self._deadline_crossings(idx, price, fired)
         self._band(idx)
-        if fired.size == 0 and suppressed == 0 and deadline.size == 0:
-            return None
-        return Crossing(asset, fired, suppressed, deadline)
+        return fired, suppressed, deadline
+
+    def _reminders(self, idx: AssetIndex, price: float, ts_ms: int) -> I64:
+        """Disarmed lots still under water (trigger >= price) whose last alert is at least
+        `remind_after_s` old: reminded now (their last alert becomes now). Sets the gate
+        that lets the next ticks skip this: the next due time among the lots under water,
+        and the price at which another disarmed lot goes under water."""
+        end = idx.armed_end
+        under = end + int(idx.triggers[end:].searchsorted(price, side="left"))
+        rows = idx.rows[idx.order[under:]]
+        due_at = self.last_alert_ms[rows] + self.remind_ms
+        reminded = np.sort(rows[due_at <= ts_ms])
+        if reminded.size:
+            self.last_alert_ms[reminded] = ts_ms
+            self.unsaved(reminded)
+            due_at = self.last_alert_ms[rows] + self.remind_ms
+        idx.remind_at = int(due_at.min()) if due_at.size else NO_DUE
+        idx.remind_below = float(idx.triggers[under - 1]) if under > end else -math.inf
+        return reminded
 
     def _rearm(self, idx: AssetIndex, to: int) -> None:
         """The disarmed lots at order[armed_end:to] re-arm (the price climbed back)."""
         end = idx.armed_end
         rows = idx.rows[idx.order[end:to]]
         self.armed[rows] = True
-        self.unsaved(rows)
+        self._mark(rows)
+        idx.remind_at = NEVER
         if end and not idx.triggers[end - 1] <= idx.triggers[end]:
             _merge(idx, 0, to)  # a rebuild left armed triggers above disarmed ones
         idx.armed_end = to
 
-    def _disarm(self, idx: AssetIndex, start: int) -> None:
-        """The armed lots at order[start:armed_end] disarm (they crossed)."""
+    def _disarm(self, idx: AssetIndex, start: int, rows: I64) -> None:
+        """The armed lots at order[start:armed_end] (frame `rows`) disarm: they crossed."""
         end = idx.armed_end
-        rows = idx.rows[idx.order[start:end]]
         self.armed[rows] = False
-        self.unsaved(rows)
+        self._mark(rows)
+        idx.remind_at = NEVER
         if end < len(idx.order) and not idx.triggers[end - 1] <= idx.triggers[end]:
             _merge(idx, start, len(idx.order))
         idx.armed_end = start
@@ -400,14 +440,17 @@ class LotBook:
         )
 
     def unsaved(self, rows: I64) -> None:
-        """Mark `rows` as changed (since the last `take_state`). With nobody taking the
-        state (no ledger) the marks are folded into a mask over the book now and then (a
-        cost per mark that stays constant), so they never outgrow it."""
-        if rows.size == 0:
-            return
+        """Mark `rows` as changed (since the last `take_state`)."""
+        if rows.size:
+            self._mark(rows)
+
+    def _mark(self, rows: I64) -> None:
+        """`unsaved` on the hot path. With nobody taking the state (no ledger) the marks
+        are folded into a mask over the book now and then (a constant cost per mark), so
+        they never outgrow it."""
         self._unsaved.append(rows)
         self._unsaved_count += rows.size
-        if self._unsaved_count > max(4096, self.armed.size // 8):
+        if self._unsaved_count > self._fold_at:
             if self._unsaved_mask is None:
                 self._unsaved_mask = np.zeros(self.armed.size, dtype=np.bool_)
             self._unsaved_mask[np.concatenate(self._unsaved)] = True
@@ -517,6 +560,7 @@ def build_book(settings: Settings, lots: pl.DataFrame, tax: TaxRules | None = No
         book_rules(settings, tax),
         rearm_pct=settings.harvest.rearm_pct,
         cooldown_s=settings.harvest.cooldown_s,
+        remind_after_s=settings.harvest.remind_after_s,
     )
 
 

@@ -117,7 +117,7 @@ class Detector:
             return []
         if crossing.suppressed:
             metrics.CROSSINGS_SUPPRESSED.inc(crossing.suppressed)
-        if crossing.rows.size == 0 and crossing.deadline_rows.size == 0:
+        if crossing.rows.size + crossing.deadline_rows.size + crossing.reminder_rows.size == 0:
             return []
         emitted_at = self._clock(tick)
         alerts = [

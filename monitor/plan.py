@@ -143,13 +143,18 @@ class Planner:
 def propose(
     book: LotBook, crossing: Crossing, price: float, ts_ms: int, planner: Planner
 ) -> list[HarvestProposal]:
-    """One proposal per (account, wallet) among the crossed lots (harvest, then deadline),
-    in (account, wallet) order."""
+    """One proposal per (account, wallet) among the crossed lots (harvest, then deadline,
+    then reminder), in (account, wallet) order."""
     exact_price = Decimal(repr(price))
     day = EPOCH + timedelta(days=day_of_ms(ts_ms))
     cols = book.columns
     out: list[HarvestProposal] = []
-    for kind, rows in (("harvest", crossing.rows), ("deadline", crossing.deadline_rows)):
+    kinds = (
+        ("harvest", crossing.rows),
+        ("deadline", crossing.deadline_rows),
+        ("reminder", crossing.reminder_rows),
+    )
+    for kind, rows in kinds:
         ordered = sorted(rows.tolist(), key=lambda r: (cols.account[r], cols.wallet[r]))
         for (account, wallet), group in groupby(
             ordered, key=lambda r: (cols.account[r], cols.wallet[r])

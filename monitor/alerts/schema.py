@@ -61,7 +61,9 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     """A harvest opportunity for one (account, wallet, asset) on one tick.
 
     `kind`: "harvest" (lots crossed their trigger), "deadline" (a loss is about to lose
-    value: plan.deadline), "wash_warning" (a buy inside a do-not-buy window).
+    value: plan.deadline), "wash_warning" (a buy inside a do-not-buy window), "reminder"
+    (lots alerted at least `[harvest] remind_after_s` ago, still under water, never
+    re-armed; off by default).
     """
 
     schema: str = SCHEMA

@@ -25,7 +25,7 @@ class AlertFilterSettings(_Section):
     accounts: list[str] = Field(default_factory=list)  # empty: every account
     assets: list[str] = Field(default_factory=list)  # empty: every asset
     min_net_benefit_usd: float = Field(default=0.0, ge=0)
-    kinds: list[str] = Field(default_factory=list)  # harvest, deadline, wash_warning; empty: all
+    kinds: list[str] = Field(default_factory=list)  # alert kinds (schema.Alert); empty: all
 
 
 class WebhookSettings(_Section):

@@ -66,6 +66,7 @@ class HarvestSettings(_Section):
     slippage_bps: float = Field(default=5.0, ge=0, lt=5000)
     rearm_pct: float = Field(default=0.02, ge=0)
     cooldown_s: float = Field(default=3600.0, ge=0)
+    remind_after_s: float = Field(default=0.0, ge=0)  # 0: no reminders
     lot_selection: Literal["max_loss", "hifo", "fifo"] = "max_loss"
     max_sell_usd: Decimal = Field(default=Decimal(0), ge=0)  # 0: no cap
     step_size: Decimal = Field(default=Decimal(0), ge=0)  # 0: any quantity

@@ -5,7 +5,8 @@ the trigger index and what restarts the process.
   README's rule read literally): an alerted lot alerts again only after the price
   climbed back to trigger * (1 + rearm_pct) and `cooldown_s` passed, also across the
   daily rebuilds a price path over several days causes (lots turning long-term move
-  their triggers).
+  their triggers); with `remind_after_s`, a lot still under water that long after its
+  last alert is reminded, once per period.
 - A path cut in two with the state written to a real SQLite ledger and read back into a
   fresh book in between gives the crossings of the uncut path.
 """
@@ -40,23 +41,25 @@ def portfolio(units: list[float], ages: list[int]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def config(rearm_pct: float, cooldown_s: int) -> Settings:
-    return load_settings(
-        env={}, overrides={"harvest": {"rearm_pct": rearm_pct, "cooldown_s": cooldown_s}}
-    )
+def config(rearm_pct: float, cooldown_s: int, remind_s: int = 0) -> Settings:
+    harvest = {"rearm_pct": rearm_pct, "cooldown_s": cooldown_s, "remind_after_s": remind_s}
+    return load_settings(env={}, overrides={"harvest": harvest})
 
 
 class Reference:
-    """The README's rule, one lot at a time, with the trigger in force on the tick's day."""
+    """The README's rule, one lot at a time, with the trigger in force on the tick's day;
+    with `remind_s`, a lot alerted that long ago, never re-armed and under water again (or
+    still) is reminded."""
 
-    def __init__(self, lots: int, rearm_pct: float, cooldown_s: int) -> None:
+    def __init__(self, lots: int, rearm_pct: float, cooldown_s: int, remind_s: int) -> None:
         self.armed = [True] * lots
         self.last: list[int | None] = [None] * lots
         self.factor = 1 + rearm_pct
         self.cooldown_ms = cooldown_s * 1000
+        self.remind_ms = remind_s * 1000
 
-    def tick(self, triggers: list[float], price: float, ts: int) -> tuple[set[int], int]:
-        fired, suppressed = set(), 0
+    def tick(self, triggers: list[float], price: float, ts: int) -> Crossed:
+        fired, suppressed, reminded = set(), 0, set()
         for i, trigger in enumerate(triggers):
             if not self.armed[i] and trigger <= price / self.factor:
                 self.armed[i] = True
@@ -68,7 +71,12 @@ class Reference:
                     self.last[i] = ts
                 else:
                     suppressed += 1
-        return fired, suppressed
+            last = self.last[i]
+            under_water = not self.armed[i] and trigger >= price
+            if self.remind_ms and under_water and last is not None and last + self.remind_ms <= ts:
+                reminded.add(i)
+                self.last[i] = ts
+        return fired, suppressed, reminded
 
 
 def triggers_on(book: LotBook, ts: int) -> list[float]:
@@ -76,11 +84,15 @@ def triggers_on(book: LotBook, ts: int) -> list[float]:
     return [np.nan if t is None else t for t in book.lot_triggers(ts)["trigger_usd"].to_list()]
 
 
-def crossed(book: LotBook, price: float, ts: int) -> tuple[set[int], int]:
+Crossed = tuple[set[int], int, set[int]]  # fired, crossed inside the cooldown, reminded
+
+
+def crossed(book: LotBook, price: float, ts: int) -> Crossed:
     crossing = book.crossings("BTC", price, ts)
     if crossing is None:
-        return set(), 0
-    return set(crossing.rows.tolist()), crossing.suppressed
+        return set(), 0, set()
+    reminded = set(crossing.reminder_rows.tolist())
+    return set(crossing.rows.tolist()), crossing.suppressed, reminded
 
 
 PATHS = {
@@ -89,17 +101,23 @@ PATHS = {
     "moves": st.lists(st.floats(-0.04, 0.04), min_size=2, max_size=40),
     "rearm_pct": st.sampled_from([0.0, 0.01, 0.05]),
     "cooldown_s": st.sampled_from([0, 3 * 3600, 24 * 3600]),
+    "remind_s": st.sampled_from([0, 0, 6 * 3600, 30 * 3600]),
 }
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**PATHS)
 def test_rebuilds_keep_each_lots_arm_state(
-    units: list[float], ages: list[int], moves: list[float], rearm_pct: float, cooldown_s: int
+    units: list[float],
+    ages: list[int],
+    moves: list[float],
+    rearm_pct: float,
+    cooldown_s: int,
+    remind_s: int,
 ) -> None:
     frame = parse_portfolio(io.StringIO(portfolio(units, ages)), "state.csv")
-    book = build_book(config(rearm_pct, cooldown_s), frame)
-    reference = Reference(frame.height, rearm_pct, cooldown_s)
+    book = build_book(config(rearm_pct, cooldown_s, remind_s), frame)
+    reference = Reference(frame.height, rearm_pct, cooldown_s, remind_s)
     ts, price = epoch_day(START) * 86_400_000, units[0] * 0.97
     for move in moves:
         price *= 1 + move
@@ -116,9 +134,10 @@ def test_a_restart_on_the_ledger_changes_no_crossing(
     moves: list[float],
     rearm_pct: float,
     cooldown_s: int,
+    remind_s: int,
     cut: float,
 ) -> None:
-    settings_ = config(rearm_pct, cooldown_s)
+    settings_ = config(rearm_pct, cooldown_s, remind_s)
     frame = parse_portfolio(io.StringIO(portfolio(units, ages)), "state.csv")
     path: list[tuple[float, int]] = []
     ts, price = epoch_day(START) * 86_400_000, units[0] * 0.97

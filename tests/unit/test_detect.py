@@ -178,3 +178,37 @@ def test_index_fires_exactly_the_harvestable_lots(
         < 1e-6 * price
     }
     assert fired - ties == expected - ties
+
+
+ONE_LOT = """lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at
+L1,acct-a,cb-1,BTC,1,60000,2026-01-01
+"""
+
+
+def test_reminders_for_a_lot_still_under_water() -> None:
+    """L1: trigger 57,000 (the 5% rule binds: 60,000 - 100 = 59,900; net
+    (0.37*60,000 - 25) / 0.373 = 59,450.40), re-arms at 58,140; remind_after_s 2 h."""
+    lots = parse_portfolio(io.StringIO(ONE_LOT), "test.csv")
+    s = load_settings(env={}, overrides={"harvest.remind_after_s": 7200})
+    detector = build_detector(s, lots, event_time=True)
+
+    def kinds(price: float, at: str) -> list[str]:
+        return [a.kind for a in detector.on_tick(tick(price, f"2026-02-10T{at}"))]
+
+    assert kinds(56_000.0, "00:00:00") == ["harvest"]
+    assert kinds(55_000.0, "01:00:00") == []
+    assert kinds(55_000.0, "02:00:00") == ["reminder"]  # 2 h after the alert
+    assert kinds(55_000.0, "03:00:00") == []
+    assert kinds(57_500.0, "03:30:00") == []  # above water, not re-armed
+    assert kinds(57_500.0, "05:00:00") == []  # due since 04:00, but above water
+    assert kinds(56_500.0, "05:30:00") == ["reminder"]  # under water again
+    assert kinds(59_000.0, "06:00:00") == []  # re-armed
+    assert kinds(56_000.0, "06:30:00") == ["harvest"]  # an hour after the reminder
+
+
+def test_no_reminders_by_default() -> None:
+    lots = parse_portfolio(io.StringIO(ONE_LOT), "test.csv")
+    detector = build_detector(load_settings(env={}), lots, event_time=True)
+    assert [a.kind for a in detector.on_tick(tick(56_000.0, "2026-02-10T00:00:00"))] == ["harvest"]
+    for hour in range(1, 24):
+        assert detector.on_tick(tick(55_000.0, f"2026-02-10T{hour:02d}:00:00")) == []
