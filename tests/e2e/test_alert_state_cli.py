@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts.schema import Alert, decode_alert
+from monitor.examples import PORTFOLIO, example_path
 from monitor.ledger import Ledger
 from tests.e2e.test_replay_cli import write_drawdown
 
 REPO = Path(__file__).parents[2]
-EXAMPLE = REPO / "config" / "portfolio.example.csv"
+EXAMPLE = example_path(PORTFOLIO)
 
 
 def hm(*args: str) -> subprocess.CompletedProcess[str]:
