@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
 from itertools import groupby
 
@@ -19,16 +19,12 @@ from prometheus_client import Counter as PromCounter
 
 from monitor.book import I64, Crossing, LotBook
 from monitor.settings import HarvestSettings, Settings
+from monitor.tax.matching import Buy, Sale, SaleBook
+from monitor.tax.matching import book as book_sale
 from monitor.tax.netting import loss_value
 from monitor.tax.rules import ZERO, TaxRules, exact, tax_rules
 from monitor.tax.selection import LotRow, Selection, Take, order_lots, sell_quantity, take
-from monitor.tax.windows import (
-    NONE,
-    Disallowance,
-    match_uk,
-    replacement_quantity,
-    window_disallowance,
-)
+from monitor.tax.windows import NONE, Disallowance
 from monitor.triggers import EPOCH, day_of_ms
 
 # Quantities have up to 18 places and prices up to 17 significant digits: their products
@@ -37,7 +33,8 @@ PRECISION = 60
 PLANS_SKIPPED = PromCounter(
     "hm_harvest_plans_skipped_total",
     "Crossings that made no alert, by reason (below_step_size, below_min_notional, "
-    "disallowed, below_min_net_benefit; deadlines: no_value_lost, not_worth_costs).",
+    "disallowed, below_min_net_benefit, net_gain; deadlines: no_value_lost, "
+    "not_worth_costs).",
     ["reason"],
 )
 
@@ -163,7 +160,7 @@ def propose(
             with localcontext(prec=PRECISION):
                 result = plan_one(
                     book, planner, account, wallet, crossing.asset, group_rows, exact_price, day,
-                    kind,
+                    kind, ts_ms,
                 )  # fmt: skip
             if isinstance(result, str):
                 planner.skip(result)
@@ -173,32 +170,8 @@ def propose(
 
 
 def lot_rows(book: LotBook, rows: I64, day: date) -> list[LotRow]:
-    """The lots at `rows` with the basis the pack uses (own, or the average-cost pool's)."""
-    cols = book.columns
-    out = cols.rows(rows)
-    if book.tax.pack.basis != "pool":
-        return out
-    pools: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
-    pooled: list[LotRow] = []
-    for lot, r in zip(out, rows, strict=True):
-        key = (cols.account[r], cols.asset[r])
-        if key not in pools:
-            pools[key] = pool_of(book, *key, day)
-        pool_q, pool_c = pools[key]
-        share = lot.cost_basis if pool_q == 0 else pool_c * lot.quantity / pool_q
-        pooled.append(LotRow(lot.lot_id, lot.acquired, lot.quantity, share))
-    return pooled
-
-
-def pool_of(book: LotBook, account: str, asset: str, day: date) -> tuple[Decimal, Decimal]:
-    """Quantity and cost of the account's average-cost pool of `asset` on `day` (uk: lots
-    bought on `day` are matched first, so they are not in the pool yet)."""
-    cols = book.columns
-    rows = book.account_rows(account, asset)
-    if book.tax.pack.same_day_matching:
-        rows = rows[cols.acquired_day[rows] < (day - EPOCH).days]
-    _, quantities, costs = cols.amounts(rows)
-    return sum(quantities, ZERO), sum(costs, ZERO)
+    """The lots at `rows` with their open cost (the ledger's booking: own, or the pool's)."""
+    return book.columns.rows(rows)
 
 
 def plan_one(
@@ -211,8 +184,15 @@ def plan_one(
     price: Decimal,
     day: date,
     kind: str,
+    ts_ms: int | None = None,
 ) -> HarvestProposal | str:
-    """The proposal for one (account, wallet, asset), or the reason there is none."""
+    """The proposal for one (account, wallet, asset), or the reason there is none.
+
+    The lots are chosen by the selection order (pool packs: oldest first, fifo packs the
+    wallet's prefix); what the sale realizes is booked by the pack's matching
+    (`monitor.tax.matching.book`), the function the ledger books the fill with, so the
+    alert's figures are the ledger's. A harvest whose lots net to a gain is not proposed
+    (`net_gain`); one with a gain on some lots says so in its warnings."""
     tax = planner.tax
     selection: str = planner.selection
     if tax.pack.basis == "fifo":
@@ -220,7 +200,7 @@ def plan_one(
         selection = "fifo_consumption"
     else:
         lots = lot_rows(book, rows, day)
-        how: Selection = "fifo" if tax.pack.basis == "pool" else planner.selection
+        how = pack_order(tax, planner.selection)
         ordered, crossed_only = order_lots(lots, how, price), True
         selection = "pool" if tax.pack.basis == "pool" else selection
     held = sum((lot.quantity for lot in ordered), ZERO)
@@ -228,15 +208,14 @@ def plan_one(
     quantity, reason = sell_quantity(held, price, step, planner.min_notional, planner.max_sell_usd)
     if reason:
         return reason
-    takes = sorted(take(ordered, quantity), key=lambda t: t.lot.lot_id)
+    takes = take(ordered, quantity)  # in selection order: a partial fill sells the first
     modified = not crossed_only or quantity != held
+    when = _tick_time(day, ts_ms)
+    booked = realized(book, tax, account, wallet, asset, takes, price, when)
     planned = tuple(
-        PlannedLot(
-            t.lot.lot_id, t.lot.acquired, tax.term(t.lot.acquired, day), t.quantity,
-            t.cost_basis, t.quantity * price,
-        )
-        for t in takes
-    )  # fmt: skip
+        PlannedLot(d.lot_id, t.lot.acquired, d.term, d.quantity, d.cost_basis_usd, d.proceeds_usd)
+        for t, d in zip(takes, booked.rows, strict=True)
+    )
     basis = proceeds = short = long = ZERO
     for lot in planned:
         if lot.term == "long":
@@ -246,7 +225,9 @@ def plan_one(
         basis += lot.cost_basis
         proceeds += lot.proceeds
     loss = basis - proceeds
-    disallowed = disallowance(book, tax, account, asset, takes, day, loss)
+    if kind == "harvest" and counted_loss(tax, short, long) <= 0:
+        return "net_gain"  # the lots' losses do not outweigh the gains sold with them
+    disallowed = disallowance_of(tax, booked)
     if disallowed.amount > 0 and tax.pack.on_disallowed == "exclude":
         return "disallowed"
     allowed_short, allowed_long = short, long
@@ -270,6 +251,7 @@ def plan_one(
         if recheck and value - cost < floor:
             return "below_min_net_benefit"
     rebuy, warnings = rebuy_plan(book, planner, account, asset, day, proceeds)
+    warnings = [*sale_warnings(tax, planned, booked), *warnings]
     allowed = loss - disallowed.amount
     deferral = ZERO
     if rebuy.mode != "none":
@@ -279,7 +261,7 @@ def plan_one(
         account=account,
         wallet=wallet,
         asset=asset,
-        lot_ids=tuple(lot.lot_id for lot in planned),
+        lot_ids=tuple(sorted(lot.lot_id for lot in planned)),
         quantity=quantity,
         price=price,
         cost_basis=basis,
@@ -300,6 +282,15 @@ def plan_one(
         do_not_buy_until=first_buy if first_buy > day else None,
         warnings=tuple(warnings),
     )
+
+
+def pack_order(tax: TaxRules, selection: Selection) -> Selection:
+    """The order a harvest takes lots in: the configured one (specific identification);
+    pool packs, where the cost does not depend on it, oldest first, or (uk) newest first,
+    so the lots left open are those the same-day rule has not matched."""
+    if tax.pack.basis != "pool":
+        return selection
+    return "lifo" if tax.pack.same_day_matching else "fifo"
 
 
 def fifo_prefix(
@@ -339,35 +330,78 @@ def fifo_prefix(
     return prefix, {lot.lot_id for lot in prefix} == crossed
 
 
-def disallowance(
+def _tick_time(day: date, ts_ms: int | None) -> datetime:
+    """The tick's time (the sale's), or the start of `day` when it is not known."""
+    if ts_ms is None:
+        return datetime.combine(day, time.min, UTC)
+    return datetime.fromtimestamp(ts_ms / 1000, UTC)
+
+
+def realized(
     book: LotBook,
     tax: TaxRules,
     account: str,
+    wallet: str,
     asset: str,
     takes: list[Take],
-    day: date,
-    loss: Decimal,
-) -> Disallowance:
-    """The part of `loss` a window takes away, by the pack (monitor/tax/windows.py)."""
-    if loss <= 0:
+    price: Decimal,
+    when: datetime,
+) -> SaleBook:
+    """What selling `takes` at `price` at `when` realizes, booked by the pack's matching
+    against the book's open lots (pool packs: the account's lots of the asset; windows:
+    the acquisitions inside the window before the sale too)."""
+    buys: dict[str, Buy] = {}
+    if tax.pack.basis == "pool":
+        rows = book.account_rows(account, asset)
+        cols = book.columns
+        for row, lot in zip(rows, cols.rows(rows), strict=True):
+            buys[lot.lot_id] = _buy(lot, cols.wallet[int(row)])
+    for t in takes:
+        buys.setdefault(t.lot.lot_id, _buy(t.lot, wallet))
+    if tax.pack.basis != "pool" and tax.window_days > 0:
+        first = when.date() - timedelta(days=tax.window_days)
+        for a in book.acquisitions.between(account, asset, first, when.date()):
+            at = datetime.combine(a.day, time.min, UTC)
+            buys.setdefault(a.lot_id, Buy(a.lot_id, a.wallet, at, a.quantity, a.cost_usd))
+    parts = tuple((t.lot.lot_id, t.quantity, t.quantity * price) for t in takes)
+    sale = Sale("plan", wallet, when, parts)
+    return book_sale(tax, account, asset, list(buys.values()), [sale]).sales["plan"]
+
+
+def _buy(lot: LotRow, wallet: str) -> Buy:
+    return Buy(lot.lot_id, wallet, datetime.combine(lot.acquired, time.min, UTC), lot.quantity,
+               lot.cost_basis)  # fmt: skip
+
+
+def counted_loss(tax: TaxRules, short: Decimal, long: Decimal) -> Decimal:
+    """The sale's net loss after netting inside it, as the pack counts it: long-term
+    results do not count where long-term units are tax-free (de)."""
+    return short + (ZERO if tax.pack.long_term_exempt else long)
+
+
+def disallowance_of(tax: TaxRules, booked: SaleBook) -> Disallowance:
+    """The booked sale's disallowed loss, as the plan reports it."""
+    amount = booked.disallowed
+    if amount <= 0:
         return NONE
-    sold = sum((t.quantity for t in takes), ZERO)
-    if tax.pack.same_day_matching:
-        same_day = book.acquisitions.between(account, asset, day, day)
-        if not same_day:
-            return NONE
-        pool_q, pool_c = pool_of(book, account, asset, day)
-        try:
-            parts = match_uk(day, sold, same_day, pool_q, pool_c)
-        except ValueError:
-            return NONE
-        lost = sum((t.cost_basis for t in takes), ZERO) - sum((p.cost_usd for p in parts), ZERO)
-        if lost <= 0:
-            return NONE
-        return Disallowance(min(lost, loss), day + timedelta(days=1), "uk_same_day")
-    excluded = frozenset(t.lot.lot_id for t in takes)
-    replacement, last = replacement_quantity(tax, book.acquisitions, account, asset, day, excluded)
-    return window_disallowance(tax, loss, sold, replacement, last)
+    reason = "superficial_loss" if tax.pack.window_held_at_end else "wash_sale"
+    return Disallowance(amount, booked.allowed_from, reason)
+
+
+def sale_warnings(tax: TaxRules, planned: tuple[PlannedLot, ...], booked: SaleBook) -> list[str]:
+    """What the alert must say about the sale itself: gains realized beside the losses, and
+    matching that is not the lots' own cost (uk same day)."""
+    out = []
+    gains = sum((max(ZERO, -lot.loss) for lot in planned), ZERO)
+    if gains > 0:
+        lots = sum(1 for lot in planned if lot.loss < 0)
+        out.append(
+            f"this sale realizes gains too: {gains.quantize(Decimal('0.01'))} on {lots} "
+            "lot(s), netted in the loss"
+        )
+    if tax.pack.same_day_matching and "same_day" in booked.reason:
+        out.append(f"{tax.name}: matched as {booked.reason} (same-day acquisitions first)")
+    return out
 
 
 def rebuy_plan(

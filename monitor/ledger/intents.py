@@ -19,10 +19,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from monitor.ledger import books
 from monitor.ledger import lots as lot_rows
 from monitor.ledger.database import Database, dec, undec
 from monitor.ledger.migrations import iso, utc_now
 from monitor.tax.disposal import Disposal
+from monitor.tax.rules import TaxRules
 
 State = Literal[
     "planned",
@@ -105,8 +107,9 @@ class FillRecord:
 class IntentTable:
     """Reads and state transitions of intents; every transition is one transaction."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, tax: TaxRules | None = None) -> None:
         self._db = db
+        self._tax = tax  # the pack sales are booked by (None: the us pack)
 
     def plan(self, intent: Intent) -> tuple[Intent, bool]:
         """Record a new intent and reserve its lots; (existing intent, False) if the alert
@@ -241,7 +244,7 @@ class IntentTable:
                 filled=fill.quantity,
                 net_proceeds=fill.notional_usd - fill.fee_usd,
                 sold_at=fill.at,
-                disallowed=intent.disallowed_loss_usd,
+                rules=self._tax,
             )
             if not intent.rebuy_asset:
                 _end(conn, intent.intent_id, "done", "")
@@ -273,6 +276,9 @@ class IntentTable:
                 quantity=received,
                 cost_basis=fill.notional_usd + fill.fee_usd,
                 acquired_at=fill.at,
+            )
+            books.rebook(  # a buy can re-cost earlier sales (bed and breakfast, windows)
+                conn, self._tax or lot_rows.default_rules(), intent.account, intent.rebuy_asset
             )
             _end(conn, intent.intent_id, "done", "")
         return lot_id

@@ -15,7 +15,7 @@ from types import TracebackType
 
 import polars as pl
 
-from monitor.ledger import lot_reads, removals
+from monitor.ledger import books, lot_reads, removals
 from monitor.ledger import lots as lot_rows
 from monitor.ledger.alerts import LedgerAlertStore
 from monitor.ledger.database import Database, undec
@@ -23,15 +23,17 @@ from monitor.ledger.intents import IntentTable
 from monitor.ledger.lock import DEFAULT_LEASE_S, WriterLock
 from monitor.progress import Step
 from monitor.tax.disposal import Disposal
+from monitor.tax.rules import TaxRules
 
 
 class Ledger:
     """Open with `Ledger(path).open()` (or `async with`); every call is a short transaction."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, tax: TaxRules | None = None) -> None:
         self.db = Database(path)
+        self.tax = tax or lot_rows.default_rules()  # the pack sales are booked by
         self.alerts = LedgerAlertStore(self.db)
-        self.intents = IntentTable(self.db)
+        self.intents = IntentTable(self.db, self.tax)
         self.writer: WriterLock | None = None  # set by `lock_writer` (daemons only)
 
     @property
@@ -82,12 +84,16 @@ class Ledger:
         """Import a portfolio CSV, idempotent by lot_id (see monitor/ledger/lots.py);
         `on_step` follows a large file's reading and writing (monitor.progress)."""
         with self.db.transaction() as conn:
-            return lot_rows.import_file(conn, path, on_step)
+            result = lot_rows.import_file(conn, path, on_step)
+            books.rebook_groups(conn, self.tax, result.groups)
+            return result
 
     def import_frame(self, lots: pl.DataFrame, source: str) -> lot_rows.ImportResult:
         """Import a lot frame already loaded (LOT_SCHEMA); `source` names it in errors."""
         with self.db.transaction() as conn:
-            return lot_rows.import_frame(conn, lots, f"import:{source}", source)
+            result = lot_rows.import_frame(conn, lots, f"import:{source}", source)
+            books.rebook_groups(conn, self.tax, result.groups)
+            return result
 
     def remove_lots(
         self, lot_ids: Sequence[str] = (), *, batch: int | None = None, reason: str
@@ -98,7 +104,16 @@ class Ledger:
             ids = list(lot_ids)
             if batch is not None:
                 ids += removals.lots_of_batch(conn, batch)
-            return removals.remove_lots(conn, ids, reason)
+            groups = [
+                (str(a), str(s))
+                for i in dict.fromkeys(ids)
+                for a, s in conn.execute(
+                    "SELECT account, asset FROM lots WHERE lot_id = ?", (i,)
+                ).fetchall()
+            ]
+            removed = removals.remove_lots(conn, ids, reason)
+            books.rebook_groups(conn, self.tax, groups)  # a removed buy re-costs nothing
+            return removed
 
     def import_batches(self) -> list[removals.ImportBatch]:
         """Every `lots import` that added lots, with what is left of each."""
@@ -115,9 +130,14 @@ class Ledger:
             return lot_reads.open_lots(conn)
 
     def disposals(self, year: int | None = None) -> list[Disposal]:
-        """Realized disposals sold in `year` (all years when None), by sale day."""
+        """Realized disposals sold in calendar `year` (all years when None), by sale day."""
         with self.db.read() as conn:
             return lot_rows.disposals_in(conn, year)
+
+    def rebook(self, account: str, asset: str) -> None:
+        """Book (account, asset) again by this ledger's pack (monitor/ledger/books.py)."""
+        with self.db.transaction() as conn:
+            books.rebook(conn, self.tax, account, asset)
 
     def lot_events(self, lot_id: str) -> list[tuple[str, str, str]]:
         """(kind, quantity, cost_basis_usd) of a lot's events, oldest first."""

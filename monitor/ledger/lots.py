@@ -12,10 +12,11 @@ from __future__ import annotations
 import csv
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -24,8 +25,10 @@ from monitor.ledger.database import dec, undec
 from monitor.ledger.migrations import iso, utc_now
 from monitor.portfolio import MAX_REPORTED, STEP_ROWS, load_portfolio
 from monitor.progress import Step
-from monitor.tax.disposal import Disposal, Term
-from monitor.triggers import long_term_from
+from monitor.tax.disposal import Disposal
+
+if TYPE_CHECKING:
+    from monitor.tax.rules import TaxRules
 
 PLACES = Decimal(1).scaleb(-18)  # the lot frame's Decimal(38, 18)
 ZERO = Decimal(0)
@@ -41,6 +44,7 @@ class ImportResult:
     unchanged: int
     batch: int | None = None  # None when nothing was added
     removed: int = 0  # lots of the file removed earlier (`lots remove`): not added again
+    groups: frozenset[tuple[str, str]] = frozenset()  # (account, asset) of the lots added
 
 
 def parse_time(text: str) -> datetime:
@@ -162,6 +166,7 @@ def import_frame(
         unchanged=lots.height - len(new_rows) - skipped,
         batch=batch,
         removed=skipped,
+        groups=frozenset((str(r[1]), str(r[3])) for r in new_rows),
     )
 
 
@@ -231,15 +236,18 @@ def close_for_sale(
     filled: Decimal,
     net_proceeds: Decimal,
     sold_at: datetime,
-    disallowed: Decimal = ZERO,
+    rules: TaxRules | None = None,
 ) -> list[Disposal]:
-    """Close `filled` units over the plan's lots in order; one disposal per lot touched.
+    """Close `filled` units over the plan's lots in order, then book the sale by the pack.
 
-    Net proceeds are shared pro rata by quantity, the last lot taking the remainder, so
-    the disposals add up to the sale exactly. `disallowed` (the plan's wash-sale part of
-    the whole planned sale) is shared by quantity over the planned units.
+    The lots closed are the plan's, in its (selection) order; net proceeds are shared pro
+    rata by quantity, the last lot taking the remainder. The cost of what was sold, and
+    any disallowed loss, are the pack's (`monitor.ledger.books.rebook`: pool, same day,
+    windows): one disposal per lot touched, each with the reason. `rules` default to the
+    us pack's.
     """
-    planned_total = sum((q for _, q in plan), ZERO)
+    from monitor.ledger.books import rebook  # books reads this module's rows
+
     portions: list[tuple[str, Decimal]] = []
     left = filled
     for lot_id, planned in plan:
@@ -250,15 +258,15 @@ def close_for_sale(
         left -= take
     if left > 0:
         raise ValueError(f"intent {intent_id}: filled {filled} is more than the plan's lots")
-    disposals: list[Disposal] = []
     proceeds_left = net_proceeds
     when = iso(sold_at)
+    groups: set[tuple[str, str]] = set()
     for i, (lot_id, qty) in enumerate(portions):
-        account, wallet, asset, open_qty_t, open_basis_t, acquired_t = conn.execute(
-            "SELECT account, wallet, asset, open_quantity, open_cost_basis_usd, acquired_at "
-            "FROM lots WHERE lot_id = ?",
+        account, asset, open_qty_t, open_basis_t = conn.execute(
+            "SELECT account, asset, open_quantity, open_cost_basis_usd FROM lots WHERE lot_id = ?",
             (lot_id,),
         ).fetchone()
+        groups.add((account, asset))
         open_qty, open_basis = undec(open_qty_t), undec(open_basis_t)
         basis = open_basis if qty == open_qty else exact_share(open_basis, qty, open_qty)
         last = i == len(portions) - 1
@@ -289,37 +297,38 @@ def close_for_sale(
                 utc_now(),
             ),
         )
-        acquired_on = parse_time(acquired_t).date()
-        disposal = Disposal(
-            lot_id=lot_id,
-            account=account,
-            wallet=wallet,
-            asset=asset,
-            quantity=qty,
-            acquired_on=acquired_on,
-            sold_on=sold_at.date(),
-            proceeds_usd=proceeds,
-            cost_basis_usd=basis,
-            term=holding_term(acquired_on, sold_at.date()),
-            harvest=True,
-            alert_id=alert_id,
-            disallowed_loss_usd=exact_share(disallowed, qty, planned_total) if disallowed else ZERO,
+    disposals: list[Disposal] = []
+    for account, asset in sorted(groups):
+        booked = rebook(conn, rules or default_rules(), account, asset)
+        sale = booked.sales.get(intent_id)
+        if sale is None:
+            continue
+        conn.execute(
+            "UPDATE disposals SET alert_id = ? WHERE intent_id = ? AND alert_id = ''",
+            (alert_id, intent_id),
         )
-        insert_disposal(conn, disposal, intent_id)
-        disposals.append(disposal)
+        for d in sale.rows:  # the lot events say what the pack booked
+            conn.execute(
+                "UPDATE lot_events SET cost_basis_usd = ? WHERE intent_id = ? AND lot_id = ?",
+                (dec(d.cost_basis_usd), intent_id, d.lot_id),
+            )
+        disposals.extend(replace(d, alert_id=d.alert_id or alert_id) for d in sale.rows)
     return disposals
 
 
-def holding_term(acquired_on: date, sold_on: date) -> Term:
-    """Long-term from the day after the one-year anniversary (US; monitor/triggers.py)."""
-    return "long" if sold_on >= long_term_from(acquired_on) else "short"
+def default_rules() -> TaxRules:
+    """The rules a ledger books by when none are given: the default `[tax]` (us pack)."""
+    from monitor.settings import TaxSettings
+    from monitor.tax.rules import tax_rules
+
+    return tax_rules(TaxSettings())
 
 
 def insert_disposal(conn: sqlite3.Connection, d: Disposal, intent_id: str) -> None:
     conn.execute(
         "INSERT INTO disposals (lot_id, account, wallet, asset, quantity, acquired_on, sold_on, "
-        "proceeds_usd, cost_basis_usd, term, harvest, alert_id, intent_id, disallowed_loss_usd) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "proceeds_usd, cost_basis_usd, term, harvest, alert_id, intent_id, disallowed_loss_usd, "
+        "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             d.lot_id,
             d.account,
@@ -335,6 +344,7 @@ def insert_disposal(conn: sqlite3.Connection, d: Disposal, intent_id: str) -> No
             d.alert_id,
             intent_id,
             dec(d.disallowed_loss_usd),
+            d.reason,
         ),
     )
 
@@ -383,7 +393,7 @@ def disposals_in(conn: sqlite3.Connection, year: int | None = None) -> list[Disp
     """Realized disposals (of `year`, or all), by sale day then record order."""
     query = (
         "SELECT lot_id, account, wallet, asset, quantity, acquired_on, sold_on, proceeds_usd, "
-        "cost_basis_usd, term, harvest, alert_id, disallowed_loss_usd FROM disposals"
+        "cost_basis_usd, term, harvest, alert_id, disallowed_loss_usd, reason FROM disposals"
     )
     if year is None:
         rows = conn.execute(query + " ORDER BY sold_on, id").fetchall()
@@ -407,6 +417,7 @@ def disposals_in(conn: sqlite3.Connection, year: int | None = None) -> list[Disp
             harvest=bool(r[10]),
             alert_id=r[11],
             disallowed_loss_usd=undec(r[12]),
+            reason=r[13],
         )
         for r in rows
     ]

@@ -217,6 +217,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        5,
+        "disposals: the reason the rule pack booked them so (matching rule, window)",
+        """
+        ALTER TABLE disposals ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+        CREATE INDEX disposals_by_group ON disposals (account, asset);
+        """,
+    ),
 )
 
 

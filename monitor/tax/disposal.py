@@ -32,6 +32,7 @@ class Disposal:
     harvest: bool = False  # sold by a harvest (vs. an ordinary sale)
     alert_id: str = ""  # the alert the harvest came from, when it did
     disallowed_loss_usd: Decimal = Decimal(0)  # wash-sale / superficial-loss adjustment
+    reason: str = ""  # how the pack matched it (s104, same_day, superficial_loss, ...)
 
     @property
     def gain_usd(self) -> Decimal:

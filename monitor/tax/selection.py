@@ -17,7 +17,7 @@ from typing import Literal
 
 from monitor.tax.rules import ZERO
 
-Selection = Literal["max_loss", "hifo", "fifo"]
+Selection = Literal["max_loss", "hifo", "fifo", "lifo"]
 QUANTUM = Decimal("1e-18")  # the finest quantity and amount the ledger stores
 
 
@@ -48,6 +48,8 @@ def order_lots(lots: Sequence[LotRow], how: Selection, price: Decimal) -> list[L
         )
     if how == "hifo":
         return sorted(lots, key=lambda r: (-(r.cost_basis / r.quantity), r.acquired, r.lot_id))
+    if how == "lifo":  # newest day first (uk: the same day's units are matched first)
+        return sorted(lots, key=lambda r: (-r.acquired.toordinal(), r.lot_id))
     return sorted(lots, key=lambda r: (r.acquired, r.lot_id))
 
 

@@ -1,14 +1,7 @@
-"""Windows around a sale: wash sales (us, when enabled), superficial losses (ca), bed and
-breakfast (uk), the do-not-buy-until list, and the acquisitions they are checked against.
-
-- us (`wash_sale_days` = W > 0): a loss is disallowed in proportion to the same asset
-  acquired in the W days before or after the sale (IRC 1091 model, if extended to
-  crypto): disallowed = loss * min(1, replacement / sold).
-- ca: a loss is denied in proportion to the same asset acquired 30 days before or after
-  the sale that is still held at the end of the 30th day after it (ITA s.54):
-  denied = loss * min(sold, acquired, still held) / sold.
-- uk: a disposal matches same-day acquisitions first, then those of the next 30 days,
-  then the Section 104 pool (TCGA 1992 s105, s106A, s104): `match_uk`.
+"""Windows around a sale: the do-not-buy-until list, and the acquisitions it is checked
+against. What a window does to a loss (us wash sales when enabled, ca superficial losses,
+uk bed and breakfast) is booked by `monitor.tax.matching`, for the plan and the ledger
+alike.
 
 After a harvest in a pack with a window or a waiting period, the asset goes on the
 account's do-not-buy-until list; an acquisition inside it raises a warning.
@@ -17,9 +10,9 @@ account's do-not-buy-until list; an acquisition inside it raises a warning.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
@@ -90,80 +83,6 @@ class Disallowance:
 
 
 NONE = Disallowance(ZERO, None, "")
-
-
-def replacement_quantity(
-    rules: TaxRules,
-    log: AcquisitionLog,
-    account: str,
-    asset: str,
-    sold_on: date,
-    excluded: frozenset[str],
-) -> tuple[Decimal, date | None]:
-    """Quantity acquired inside the window before the sale (not counting the lots sold,
-    `excluded` by lot id), and the last day of those acquisitions."""
-    if rules.window_days == 0 or not rules.pack.window_before:
-        return ZERO, None
-    first = sold_on - timedelta(days=rules.window_days)
-    found = [a for a in log.between(account, asset, first, sold_on) if a.lot_id not in excluded]
-    if not found:
-        return ZERO, None
-    return sum((a.quantity for a in found), ZERO), max(a.day for a in found)
-
-
-def window_disallowance(
-    rules: TaxRules, loss: Decimal, sold: Decimal, replacement: Decimal, last_day: date | None
-) -> Disallowance:
-    """Disallowed part of `loss` on `sold` units when `replacement` units were acquired in
-    the window (ca: they are still held at the end of it unless they are sold too)."""
-    if loss <= 0 or sold <= 0 or replacement <= 0 or last_day is None:
-        return NONE
-    share = min(sold, replacement) / sold
-    reason = "superficial_loss" if rules.pack.window_held_at_end else "wash_sale"
-    allowed = last_day + timedelta(days=rules.window_days + 1)
-    return Disallowance(loss * share, allowed, reason)
-
-
-@dataclass(frozen=True, slots=True)
-class Matched:
-    """One part of a UK disposal and the acquisition cost it is matched with."""
-
-    rule: str  # same_day, bed_and_breakfast, s104
-    quantity: Decimal
-    cost_usd: Decimal
-
-
-def match_uk(
-    sold_on: date,
-    quantity: Decimal,
-    acquisitions: Sequence[Acquisition],
-    pool_quantity: Decimal,
-    pool_cost: Decimal,
-) -> list[Matched]:
-    """Match a disposal: same day, then the next 30 days oldest first, then the s104 pool.
-
-    `acquisitions` are the account's acquisitions of the asset on or after `sold_on`
-    (others are in the pool already); the pool is what was held before `sold_on`.
-    """
-    parts: list[Matched] = []
-    left = quantity
-    same_day = [a for a in acquisitions if a.day == sold_on]
-    following = sorted(
-        (a for a in acquisitions if sold_on < a.day <= sold_on + timedelta(days=30)),
-        key=lambda a: a.day,
-    )
-    for rule, group in (("same_day", same_day), ("bed_and_breakfast", following)):
-        for acquisition in group:
-            if left <= 0:
-                break
-            take = min(left, acquisition.quantity)
-            parts.append(Matched(rule, take, acquisition.cost_usd * take / acquisition.quantity))
-            left -= take
-    if left > 0:
-        if left > pool_quantity:
-            raise ValueError(f"sells {quantity} but only {pool_quantity} is held in the pool")
-        parts.append(Matched("s104", left, pool_cost * left / pool_quantity))
-    return parts
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,8 @@ def test_max_loss_sells_the_largest_losses_first_up_to_the_cap() -> None:
 
 def test_hifo_sells_the_highest_unit_cost_first() -> None:
     d = detector(SELECTION, **{"harvest.max_sell_usd": 1000, "harvest.lot_selection": "hifo"})
-    assert sold(tick(d, 100.0, "2026-02-01T00:00:00", "SOL")[0]) == [("L1", "6"), ("L2", "4")]
+    # In selection order (a partial fill sells the first of them): L2's unit cost is higher.
+    assert sold(tick(d, 100.0, "2026-02-01T00:00:00", "SOL")[0]) == [("L2", "4"), ("L1", "6")]
 
 
 def test_fifo_sells_the_oldest_first() -> None:
@@ -79,7 +80,8 @@ def test_quantity_rounds_down_to_the_step_size() -> None:
     d = detector(SELECTION, **{"harvest.step_sizes": {"SOL": "4"}})
     (alert,) = tick(d, 100.0, "2026-02-01T00:00:00", "SOL")
     assert alert.quantity == "32"  # 34 held
-    assert sold(alert) == [("L1", "8"), ("L2", "4"), ("L3", "20")]
+    # Largest loss first (L2 1,200, L3 1,000, L1 600): the step trims the last, L1.
+    assert sold(alert) == [("L2", "4"), ("L3", "20"), ("L1", "8")]
 
 
 def test_below_min_notional_is_skipped_with_its_reason() -> None:
@@ -169,18 +171,19 @@ def test_us_sells_the_lot_uk_and_ca_sell_from_the_average_cost_pool() -> None:
 
 
 def test_uk_same_day_purchase_is_matched_first() -> None:
-    """Pool: 1 BTC for 60,000. Bought today 0.5 for 22,500; sell 1.5 at 45,000.
-    Matched: 0.5 same day (22,500) + 1 from the pool (60,000) = 82,500, not 90,000:
-    7,500 of the 22,500 loss is not allowed until tomorrow."""
+    """Pool: 1 BTC for 60,000. Bought today 0.5 for 22,500; sell 1.5 at 45,000 (67,500).
+    Matched (TCGA 1992 s105 then s104): 0.5 same day (22,500) + 1 from the pool (60,000)
+    = 82,500 of cost: a 15,000 loss, booked once (not a 22,500 loss less a 7,500
+    'disallowance')."""
     lots = "P1,a,w,BTC,1,60000,2025-01-01\nS1,a,w,BTC,0.5,22500,2026-02-10\n"
     (alert,) = tick(detector(lots, **{"tax.jurisdiction": "uk"}), 45000.0, "2026-02-10T00:00")
     assert alert.plan is not None
-    assert (alert.loss_usd, alert.plan.disallowed_loss_usd, alert.plan.allowed_from) == (
-        "22500.00",
-        "7500.00",
-        "2026-02-11",
+    assert (alert.cost_basis_usd, alert.loss_usd, alert.plan.disallowed_loss_usd) == (
+        "82500.00",
+        "15000.00",
+        "0.00",
     )
-    assert alert.plan.disallowed_reason == "uk_same_day"
+    assert any("same_day 0.5; s104 1" in w for w in alert.plan.warnings)
     assert alert.tax_savings_usd == "5550.00"  # 0.37 * 15,000
 
 
