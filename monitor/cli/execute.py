@@ -45,7 +45,7 @@ def execute(config: str | None, once: bool, duration: float | None) -> None:
         fail('[execution] mode is "alert": nothing to execute (set "paper" or "live")')
 
     async def session(until: Callable[[], Awaitable[None]]) -> None:
-        async with Ledger(settings.ledger.path) as ledger:
+        async with Ledger.from_settings(settings) as ledger:
             lock = ledger.lock_writer("execute", settings.ledger.lock_lease_s)
             executor = make_executor(settings, ledger)
             assert executor is not None

@@ -193,7 +193,7 @@ def import_(config: str | None, file: str) -> None:
 
     settings = settings_or_exit(config)
     try:
-        ledger = Ledger(settings.ledger.path).open()
+        ledger = Ledger.from_settings(settings).open()
         try:
             with Phases("lots") as progress:
                 result = ledger.import_lots(file, progress)

@@ -86,7 +86,7 @@ class ExecutionSink:
 
 def execution_ledger(settings: Settings) -> Ledger | None:
     """The ledger (not yet open) execution needs, or None in alert-only mode."""
-    return None if settings.execution.mode == "alert" else Ledger(settings.ledger.path)
+    return None if settings.execution.mode == "alert" else Ledger.from_settings(settings)
 
 
 def execution_stage(

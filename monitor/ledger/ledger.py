@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -25,6 +26,9 @@ from monitor.progress import Step
 from monitor.tax.disposal import Disposal
 from monitor.tax.rules import TaxRules
 
+if TYPE_CHECKING:
+    from monitor.settings import Settings
+
 
 class Ledger:
     """Open with `Ledger(path).open()` (or `async with`); every call is a short transaction."""
@@ -35,6 +39,13 @@ class Ledger:
         self.alerts = LedgerAlertStore(self.db)
         self.intents = IntentTable(self.db, self.tax)
         self.writer: WriterLock | None = None  # set by `lock_writer` (daemons only)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, path: str | Path | None = None) -> Ledger:
+        """The ledger at `path` (default `[ledger] path`) booking by `[tax]`'s rule pack."""
+        from monitor.tax.rules import tax_rules
+
+        return cls(settings.ledger.path if path is None else path, tax=tax_rules(settings.tax))
 
     @property
     def path(self) -> str:

@@ -37,7 +37,7 @@ def open_ledger_lots(
     With `role` (a daemon that writes: run, detect, demo, replay) the ledger's writer lock
     is taken first, before any import: a second daemon is refused with LedgerBusyError.
     """
-    ledger = Ledger(path if path is not None else settings.ledger.path).open()
+    ledger = Ledger.from_settings(settings, path).open()
     try:
         if role is not None:
             ledger.lock_writer(role, settings.ledger.lock_lease_s)
