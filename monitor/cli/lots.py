@@ -243,7 +243,7 @@ def remove(config: str | None, lot_ids: tuple[str, ...], batch: int | None, reas
         )
     settings = settings_or_exit(config)
     try:
-        ledger = Ledger(settings.ledger.path).open()
+        ledger = Ledger.from_settings(settings).open()
         try:
             count = ledger.remove_lots(lot_ids, batch=batch, reason=reason)
         finally:
