@@ -88,7 +88,8 @@ class SocketFeed:
     """A native venue feed (see the module docstring); implements `Feed`.
 
     `start()` launches the connection task; iterate `batches()` for lists of Ticks; `stop()`
-    cancels everything and ends `batches()`. A full queue blocks the reader (backpressure).
+    cancels everything and ends `batches()`. A full queue never blocks the reader: ticks
+    wait in the overflow (conflated past `OVERFLOW_TICKS`), so pings are always answered.
     """
 
     def __init__(
@@ -264,7 +265,10 @@ class SocketFeed:
             released = overlap.switch()
             if released:
                 self._health.record(released)
-                await self._queue.put(released)
+                if not (self._overflow.empty and self._queue.try_put(released)):
+                    conflated = self._overflow.add(released)  # behind what already waits
+                    if conflated:
+                        self._health.conflated(conflated)
             self._current = new
             self._mark_connected(new)
             self._health.rollover()

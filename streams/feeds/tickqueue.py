@@ -1,8 +1,11 @@
 """The bounded queue between a feed's connections and its consumer, and `batches()`.
 
-A full queue blocks the reader (backpressure) instead of dropping ticks; `blocked` tells
-the silence watchdog that quiet is the consumer's doing, not the venue's. `finish()` ends
-`batches()`: with None when the feed stopped, with the exception when it crashed.
+A full queue makes `put` wait (backpressure); `blocked` tells the silence watchdog that
+quiet is the consumer's doing, not the venue's. A websocket reader must not wait (the
+venue's pings would go unanswered): it uses `try_put` and, when that fails, the
+`Overflow`, whose forwarder is the one that waits, and which conflates to the newest
+tick per symbol past its cap. `finish()` ends `batches()`: with None when the feed
+stopped, with the exception when it crashed.
 """
 
 from __future__ import annotations

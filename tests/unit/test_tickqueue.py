@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from streams.errors import FeedError
-from streams.feeds.tickqueue import MAX_BATCH, TickQueue
+from streams.feeds.tickqueue import MAX_BATCH, Overflow, TickQueue
 from streams.ticks import Tick
 
 
@@ -59,3 +59,37 @@ async def test_a_crash_is_raised_by_batches_as_a_feed_error() -> None:
     queue.finish(RuntimeError("boom"))
     with pytest.raises(FeedError, match="venue-x feed failed"):
         await anext(queue.batches())
+
+
+def sym(symbol: str, n: int) -> Tick:
+    base, quote = symbol.split("/")
+    return Tick("binance", symbol, base, quote, 100.0 + n, n, n)
+
+
+def test_try_put_refuses_a_full_queue_and_leaves_it_as_it_was() -> None:
+    queue = TickQueue("test", 1)
+    assert queue.try_put([tick(0)]) is True
+    assert queue.try_put([tick(1)]) is False
+
+
+def test_the_overflow_keeps_order_under_its_cap_and_the_newest_per_symbol_past_it() -> None:
+    overflow = Overflow(3)
+    a1, b1, a2, a3 = sym("A/USD", 1), sym("B/USD", 2), sym("A/USD", 3), sym("A/USD", 4)
+    assert overflow.add([a1, b1]) == 0
+    assert overflow.add([a2, a3]) == 2  # 4 held > 3: A keeps only its newest (a3)
+    assert overflow._ticks == [a3, b1]
+
+
+async def test_the_overflow_forwards_in_order_as_the_queue_drains() -> None:
+    queue, overflow = TickQueue("test", 1), Overflow(100)
+    queue.try_put([tick(0)])
+    overflow.add([tick(1)])
+    overflow.add([tick(2)])
+    forwarder = asyncio.create_task(overflow.forward(queue))
+    await asyncio.sleep(0.01)
+    assert not overflow.empty  # its batch waits for room
+    batches = queue.batches()
+    got = [t.ts_ms for t in await anext(batches)]
+    got += [t.ts_ms for t in await anext(batches)]
+    forwarder.cancel()
+    assert got == [1, 2, 3] and overflow.empty
