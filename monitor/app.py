@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import sys
 import time
@@ -407,7 +408,11 @@ async def replay(
     each alert is also executed before the next tick (inline), so a paper replay is as
     deterministic as its alerts.
     """
-    detector = build_detector(settings, lots, event_time=True)
+    stream = iter(ticks)
+    first = next(stream, None)  # the book holds the lots acquired by the first tick's time
+    detector = build_detector(
+        settings, lots, event_time=True, as_of_ms=first.ts_ms if first is not None else None
+    )
     recorder = None
     if ledger is not None:
         recorder = RecordingSink(ledger.alerts)
@@ -420,7 +425,7 @@ async def replay(
         await execution[0].start()
         await execution[0].recover()
     try:
-        for tick in ticks:
+        for tick in itertools.chain([first] if first is not None else [], stream):
             alerts = detector.on_tick(tick)
             if alerts:
                 batch = [(a, encode_alert(a)) for a in alerts]

@@ -36,7 +36,7 @@ async def run_demo(
 
     example = not settings.portfolio.path
     portfolio = example_path(PORTFOLIO) if example else Path(settings.portfolio.path)
-    lots = load_portfolio(portfolio)
+    lots = load_portfolio(portfolio, allow_future=settings.portfolio.allow_future)
     assets = lots["asset"].unique().to_list()
     configs = build_feed_configs(settings, assets)
     unknown = [c.venue for c in configs if c.venue not in VENUES]

@@ -7,7 +7,9 @@ owns I/O, so replay and the daemon run the same code.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import msgspec
 import polars as pl
@@ -17,12 +19,16 @@ from monitor.alerts.render import to_alert, wall_clock_iso
 from monitor.alerts.schema import Alert
 from monitor.book import LotBook, build_book
 from monitor.exposure import Exposure
-from monitor.lot_columns import LotAlertState
+from monitor.holdings import NEVER_MS, Holdings
+from monitor.lot_columns import LotAlertState, LotColumns
 from monitor.plan import Planner, propose
 from monitor.prices import AssetPrice, PriceBoard
 from monitor.settings import Settings
+from monitor.tax.windows import AcquisitionLog
 from monitor.triggers import TriggerRules
 from streams.ticks import Tick, format_ts_ms
+
+log = logging.getLogger(__name__)
 
 
 def trigger_rules(settings: Settings) -> TriggerRules:
@@ -48,12 +54,28 @@ class Detector:
 
     `event_time=True` (replay) stamps `emitted_at` with the tick's own time, so the same
     input gives byte-identical output; otherwise it is the wall clock.
+
+    With `holdings` (and `build`, which makes a book from a lot frame) the book holds only
+    the lots acquired by the latest tick's time; a tick past a pending lot's acquisition
+    time brings it in (monitor/holdings.py).
     """
 
     def __init__(
-        self, book: LotBook, prices: PriceBoard, values: Planner, *, event_time: bool = False
+        self,
+        book: LotBook,
+        prices: PriceBoard,
+        values: Planner,
+        *,
+        event_time: bool = False,
+        holdings: Holdings | None = None,
+        build: Callable[[pl.DataFrame], LotBook] | None = None,
     ) -> None:
         self.book = book
+        self.holdings = holdings if build is not None else None
+        self._build = build
+        self._admit_at = self.holdings.next_ms if self.holdings is not None else NEVER_MS
+        self._restored: pl.DataFrame | None = None  # alert state for lots not held yet
+        self._latest_ms = holdings.as_of_ms if holdings is not None else 0  # latest tick
         self.prices = prices
         self.values = values
         self.event_time = event_time
@@ -78,7 +100,37 @@ class Detector:
     def restore_state(self, state: pl.DataFrame) -> int:
         """Each lot's alert state as the ledger kept it (armed, last alert, deadline sent);
         returns how many open lots had one."""
+        if self.holdings is not None and self.holdings.pending:
+            self._restored = state  # for the lots that come in later
         return self.book.restore(state)
+
+    def held(self, lots: pl.DataFrame) -> pl.DataFrame:
+        """The lots of `lots` (the ledger's open lots after a fill) held at the latest tick's
+        time: what a rebuilt book may hold. Lots acquired later wait for their time."""
+        if self.holdings is None:
+            return lots
+        self.holdings = Holdings(lots, max(self.holdings.as_of_ms, self._latest_ms))
+        self._admit_at = self.holdings.next_ms
+        return self.holdings.held()
+
+    def _admit(self, ts_ms: int) -> None:
+        """Bring in the lots acquired by `ts_ms`: the book is rebuilt over the held lots,
+        keeping every lot's alert state (and the restored state of those coming in)."""
+        assert self.holdings is not None and self._build is not None
+        newly = self.holdings.advance(ts_ms)
+        self._admit_at = self.holdings.next_ms
+        old = self.book
+        new = self._build(self.holdings.held())
+        carry_over(old, new)
+        if self._restored is not None:
+            new.restore(self._restored.filter(pl.col("lot_id").is_in(newly)))
+        self.book = new
+        self.exposure = Exposure(new.frame)
+        metrics.LOTS_OPEN.set(new.lot_count)
+        log.info(
+            "lots acquired by now joined the book",
+            extra={"lots": len(newly), "at": format_ts_ms(ts_ms), "pending": self.holdings.pending},
+        )
 
     def take_state(self) -> LotAlertState:
         """The alert state of lots that changed since the last call (for the ledger)."""
@@ -100,6 +152,10 @@ class Detector:
 
     def _on_tick(self, tick: Tick) -> list[Alert]:
         self.ticks_seen += 1
+        if tick.ts_ms > self._latest_ms:
+            self._latest_ms = tick.ts_ms
+            if tick.ts_ms >= self._admit_at:
+                self._admit(tick.ts_ms)
         priced = self.prices.update(tick)
         if not isinstance(priced, AssetPrice):
             metrics.TICKS_REJECTED.labels(priced).inc()
@@ -151,9 +207,38 @@ class Detector:
         return wall_clock_iso
 
 
-def build_detector(settings: Settings, lots: pl.DataFrame, *, event_time: bool = False) -> Detector:
-    """The detection stage over `lots` with the configured rules."""
+def build_detector(
+    settings: Settings,
+    lots: pl.DataFrame,
+    *,
+    event_time: bool = False,
+    as_of_ms: int | None = None,
+) -> Detector:
+    """The detection stage over `lots` with the configured rules.
+
+    The book starts with the lots acquired by `as_of_ms` (default: now; a replay passes
+    its first tick's time); later ones join as the ticks reach their acquisition time.
+    """
     planner = value_rules(settings)
-    book = build_book(settings, lots, planner.tax)
+
+    def build(frame: pl.DataFrame) -> LotBook:
+        return build_book(settings, frame, planner.tax)
+
+    if as_of_ms is None:
+        as_of_ms = int(datetime.now(UTC).timestamp() * 1000)
+    holdings = Holdings(lots, as_of_ms)
+    book = build(holdings.held())
+    if holdings.pending:  # the wash-sale windows know every acquisition, held yet or not
+        book.acquisitions = AcquisitionLog(lots=LotColumns.of(lots))
     prices = PriceBoard(settings.prices.rules())
-    return Detector(book, prices, planner, event_time=event_time)
+    return Detector(book, prices, planner, event_time=event_time, holdings=holdings, build=build)
+
+
+def carry_over(old: LotBook, new: LotBook) -> None:
+    """Per-lot alert state by lot_id (armed, cooldown, deadline sent: a rebuild re-arms no
+    lot), and the book-wide tax state, from `old` to `new`."""
+    new.carry_state(old)
+    new.acquisitions = old.acquisitions
+    new.do_not_buy = old.do_not_buy
+    for account in old.accounts:
+        new.set_position(account, old.position(account))

@@ -40,20 +40,26 @@ def empty_lots() -> pl.DataFrame:
 
 
 def load_portfolio(
-    path: str | Path, on_step: Callable[[str, int, int], None] | None = None
+    path: str | Path,
+    on_step: Callable[[str, int, int], None] | None = None,
+    *,
+    allow_future: bool = False,
 ) -> pl.DataFrame:
     """Read and validate a portfolio CSV; raises PortfolioError listing every bad row.
 
     `on_step("reading FILE", line, lines)` is called every few thousand lines (a
-    progress bar for a large file)."""
+    progress bar for a large file). A lot acquired after now is a bad row unless
+    `allow_future` (a buy recorded ahead: it joins the book at its acquisition time,
+    monitor/holdings.py)."""
     file = Path(path)
+    now = None if allow_future else datetime.now(UTC)
     try:
         total = 0
         if on_step is not None:
             with file.open("rb") as raw:
                 total = max(0, sum(1 for _ in raw) - 1)
         with file.open(newline="", encoding="utf-8-sig") as handle:
-            return parse_portfolio(handle, str(file), on_step, total)
+            return parse_portfolio(handle, str(file), on_step, total, now=now)
     except FileNotFoundError as exc:
         raise PortfolioError(f"{file}: portfolio file not found") from exc
 
@@ -63,8 +69,11 @@ def parse_portfolio(
     source: str,
     on_step: Callable[[str, int, int], None] | None = None,
     total: int = 0,
+    *,
+    now: datetime | None = None,
 ) -> pl.DataFrame:
-    """Parse CSV text lines (header first) from `source` into the lot frame."""
+    """Parse CSV text lines (header first) from `source` into the lot frame; with `now`,
+    a lot acquired after it is a bad row."""
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
@@ -99,6 +108,16 @@ def parse_portfolio(
             )
             continue
         values, row_errors = _parse_row(row, index)
+        acquired = values.get("acquired_at")
+        if now is not None and isinstance(acquired, datetime) and acquired > now:
+            row_errors.append(
+                (
+                    "acquired_at",
+                    f"{acquired.isoformat()} is in the future (now {now:%Y-%m-%dT%H:%M}Z): "
+                    "check the date, or import with --allow-future (the lot joins the book "
+                    "at that time)",
+                )
+            )
         errors.extend(f"{source}:{line}: {field}: {msg}" for field, msg in row_errors)
         lot_id = values.get("lot_id")
         if isinstance(lot_id, str) and lot_id:

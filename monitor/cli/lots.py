@@ -177,10 +177,19 @@ def _check_priced_assets(given: dict[str, Decimal], frame: pl.DataFrame, path: s
         )
 
 
+ALLOW_FUTURE = click.option(
+    "--allow-future",
+    is_flag=True,
+    help="Accept lots acquired after now (a buy recorded ahead); each joins the book at its "
+    "acquisition time. Without it such a lot is a bad row.",
+)
+
+
 @lots.command(name="import")
 @CONFIG
 @click.argument("file", type=click.Path(dir_okay=False))
-def import_(config: str | None, file: str) -> None:
+@ALLOW_FUTURE
+def import_(config: str | None, file: str, allow_future: bool) -> None:
     """Import a portfolio CSV into the ledger, idempotent by lot_id.
 
     Columns: lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at. A lot
@@ -196,7 +205,7 @@ def import_(config: str | None, file: str) -> None:
         ledger = Ledger.from_settings(settings).open()
         try:
             with Phases("lots") as progress:
-                result = ledger.import_lots(file, progress)
+                result = ledger.import_lots(file, progress, allow_future=allow_future)
         finally:
             ledger.close()
     except MonitorError as exc:

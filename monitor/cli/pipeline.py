@@ -131,7 +131,9 @@ def _serve(
         if detect:  # the book is the ledger's open lots (monitor/ledger/startup.py)
             ledger, lots = open_ledger_lots(settings, role="run" if ingest else "detect")
         elif settings.portfolio.path:  # ingest subscribes the portfolio's assets
-            lots = load_portfolio(settings.portfolio.path)
+            lots = load_portfolio(
+                settings.portfolio.path, allow_future=settings.portfolio.allow_future
+            )
         elif all(f.symbols for f in settings.feeds):
             lots = empty_lots()
         else:
@@ -183,11 +185,18 @@ def _serve(
     help='Import the portfolio into this ledger and, with [execution] mode = "paper", '
     "execute each alert there before the next tick.",
 )
+@click.option(
+    "--allow-future",
+    is_flag=True,
+    help="Accept portfolio lots acquired after now (each joins the book at its acquisition "
+    "time, in the ticks' time).",
+)
 @json_option()
 def replay(
     portfolio: str | None,
     ticks: str | None,
     example: bool,
+    allow_future: bool,
     config: str | None,
     alerts_out: str | None,
     ledger_path: str | None,
@@ -215,7 +224,7 @@ def replay(
     if portfolio is None or ticks is None:
         fail("replay needs --portfolio CSV and --ticks JSONL (or --example for the shipped ones)")
         return
-    settings = settings_or_exit(config)
+    settings = settings_or_exit(config, **{"portfolio.allow_future": allow_future or None})
     console = start_output(
         settings, as_json, "text" if settings.log.format == "auto" else settings.log.format
     )
@@ -224,7 +233,7 @@ def replay(
         if ledger_path:  # the book is the ledger's open lots, the portfolio imported first
             ledger, lots = open_ledger_lots(settings, portfolio, path=ledger_path, role="replay")
         else:
-            lots = load_portfolio(portfolio)
+            lots = load_portfolio(portfolio, allow_future=settings.portfolio.allow_future)
     except MonitorError as exc:
         fail(str(exc))
         return

@@ -22,8 +22,8 @@ from decimal import Decimal
 
 from monitor import metrics
 from monitor.alerts.render import acquisition_alerts
-from monitor.book import LotBook, build_book
-from monitor.detect import Detector
+from monitor.book import build_book
+from monitor.detect import Detector, carry_over
 from monitor.execute.fills import BookChange
 from monitor.exposure import Exposure
 from monitor.ledger import Ledger
@@ -44,7 +44,7 @@ class BookSync:
 
     def apply(self, change: BookChange) -> None:
         old = self.detector.book
-        new = build_book(self.settings, self.ledger.open_lots(), old.tax)
+        new = build_book(self.settings, self.detector.held(self.ledger.open_lots()), old.tax)
         carry_over(old, new)
         self.detector.book = new
         self.detector.exposure = Exposure(new.frame)
@@ -82,16 +82,6 @@ class BookSync:
             "lot book updated",
             extra={"intent_id": change.intent_id, "lots": new.lot_count},
         )
-
-
-def carry_over(old: LotBook, new: LotBook) -> None:
-    """Per-lot alert state by lot_id (armed, cooldown, deadline sent: a fill re-arms no
-    lot), and the book-wide tax state, from `old` to `new`."""
-    new.carry_state(old)
-    new.acquisitions = old.acquisitions
-    new.do_not_buy = old.do_not_buy
-    for account in old.accounts:
-        new.set_position(account, old.position(account))
 
 
 def _sales(change: BookChange) -> list[tuple[date, Decimal, Decimal]]:

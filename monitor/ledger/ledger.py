@@ -91,11 +91,14 @@ class Ledger:
     def schema_version(self) -> int:
         return self.db.version
 
-    def import_lots(self, path: str | Path, on_step: Step | None = None) -> lot_rows.ImportResult:
+    def import_lots(
+        self, path: str | Path, on_step: Step | None = None, *, allow_future: bool = False
+    ) -> lot_rows.ImportResult:
         """Import a portfolio CSV, idempotent by lot_id (see monitor/ledger/lots.py);
-        `on_step` follows a large file's reading and writing (monitor.progress)."""
+        `on_step` follows a large file's reading and writing (monitor.progress); a lot
+        acquired after now is refused unless `allow_future`."""
         with self.db.transaction() as conn:
-            result = lot_rows.import_file(conn, path, on_step)
+            result = lot_rows.import_file(conn, path, on_step, allow_future=allow_future)
             books.rebook_groups(conn, self.tax, result.groups)
             return result
 

@@ -60,7 +60,11 @@ def exact_share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
 
 
 def import_file(
-    conn: sqlite3.Connection, path: str | Path, on_step: Step | None = None
+    conn: sqlite3.Connection,
+    path: str | Path,
+    on_step: Step | None = None,
+    *,
+    allow_future: bool = False,
 ) -> ImportResult:
     """Import a portfolio CSV (validated like the loader); idempotent by lot_id.
 
@@ -68,7 +72,7 @@ def import_file(
     values the whole import is refused, naming each `file:line`. Call inside a
     transaction: either every new lot is added or none.
     """
-    lots = load_portfolio(path, on_step)
+    lots = load_portfolio(path, on_step, allow_future=allow_future)
     lines = _lines_by_lot_id(Path(path))
     return import_frame(conn, lots, f"import:{Path(path).name}", str(path), lines, on_step)
 

@@ -43,7 +43,7 @@ def open_ledger_lots(
             ledger.lock_writer(role, settings.ledger.lock_lease_s)
         csv = portfolio or settings.portfolio.path or None
         if csv is not None:
-            result = ledger.import_lots(csv)
+            result = ledger.import_lots(csv, allow_future=settings.portfolio.allow_future)
             log.info(
                 "portfolio imported into the ledger",
                 extra={"file": str(csv), "added": result.added, "unchanged": result.unchanged},

@@ -19,6 +19,7 @@ class PortfolioSettings(_Section):
     """Your tax lots. No default: only `demo` uses example data (monitor.examples)."""
 
     path: str = ""  # a portfolio CSV imported at start (idempotent by lot_id); empty: none
+    allow_future: bool = False  # import lots acquired after now (they join the book then)
 
 
 NATIVE_VENUES = ("binance", "coinbase", "kraken")

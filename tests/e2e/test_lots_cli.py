@@ -132,3 +132,16 @@ def test_a_price_for_an_asset_not_held_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2 and result.stdout == ""
     assert "--price BTCC: no open lot of BTCC" in result.stderr
     assert "assets held: BTC" in result.stderr
+
+
+def test_a_lot_acquired_in_the_future_needs_allow_future(tmp_path: Path) -> None:
+    csv_path = tmp_path / "p.csv"
+    csv_path.write_text(HEADER + "L1,a,w,BTC,1,60000,2025-03-01\nL2,a,w,BTC,1,60000,2099-01-01\n")
+    refused = cli(tmp_path, "lots", "import", str(csv_path))
+    assert refused.exit_code == 2
+    assert f"{csv_path}:3: acquired_at: 2099-01-01T00:00:00+00:00 is in the future" in (
+        refused.stderr
+    )
+    assert "--allow-future" in refused.stderr
+    accepted = cli(tmp_path, "lots", "import", "--allow-future", str(csv_path))
+    assert accepted.exit_code == 0 and "2 lots added" in accepted.stderr

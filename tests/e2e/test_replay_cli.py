@@ -219,3 +219,45 @@ def test_replay_without_ticks_says_what_to_give(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         "error: replay needs --portfolio CSV and --ticks JSONL (or --example for the shipped ones)"
     )
+
+
+def test_a_lot_is_not_sold_before_it_was_acquired(tmp_path: Path) -> None:
+    """B1 is bought on 2025-06-01: a January crash sells B0 only; B1 can go once held."""
+    portfolio = tmp_path / "p.csv"
+    portfolio.write_text(
+        "lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at\n"
+        "B0,a,w,BTC,0.05,5000,2024-06-01\n"
+        "B1,a,w,BTC,0.05,4500,2025-06-01\n"
+    )
+    january = 1_735_776_000_000  # 2025-01-02T00:00:00Z
+    june = 1_748_822_400_000  # 2025-06-02T00:00:00Z
+    prices = [(january, 99000), (january + 60_000, 80000), (june, 99000), (june + 60_000, 70000)]
+    ticks = tmp_path / "t.jsonl"
+    ticks.write_text(
+        "".join(
+            json.dumps({"venue": "binance", "symbol": "BTC/USDT", "price": p, "ts": t}) + "\n"
+            for t, p in prices
+        )
+    )
+    config = tmp_path / "paper.toml"
+    config.write_text(f'[execution]\nmode = "paper"\nkill_switch_file = "{tmp_path / "KILL"}"\n')
+    ledger = tmp_path / "ledger.sqlite"
+    done = cli(
+        "replay", "--portfolio", str(portfolio), "--ticks", str(ticks),
+        "--config", str(config), "--ledger", str(ledger), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    alerts = [json.loads(line) for line in done.stdout.splitlines()]
+    january_lots = {
+        lot for a in alerts if a["tick_ts"].startswith("2025-01") for lot in a["lot_ids"]
+    }
+    assert "B1" not in january_lots and "B0" in january_lots
+    from monitor.ledger import Ledger
+
+    book = Ledger(ledger).open()
+    try:
+        sold = {d.lot_id: d.sold_on for d in book.disposals()}
+    finally:
+        book.close()
+    assert sold["B0"] == date(2025, 1, 2)
+    assert sold["B1"] == date(2025, 6, 2)  # sold once held, never before 2025-06-01
