@@ -39,13 +39,13 @@ async def test_a_quiet_connection_that_answers_pings_is_kept_and_resets_the_back
     async with BinanceSimulator(
         SYMBOLS, tick_interval_ms=20, quiet_symbols=SYMBOLS, ping_interval=0.3, ping_timeout=0.9
     ) as sim:
-        feed = make_feed(sim.url, silence_timeout_s=0.5, backoff_reset_after_s=1.0)
+        feed = make_feed(sim.url, silence_timeout_s=1.0, backoff_reset_after_s=2.0)
         await feed.start()
         await until(lambda: feed.status.state is FeedState.SUBSCRIBED)
-        await asyncio.sleep(2.0)  # four silence timeouts without a single trade
+        await asyncio.sleep(3.0)  # three silence timeouts without a single trade
         status = feed.status
         assert (status.stalls, status.reconnects, sim.connections_total) == (0, 0, 1)
-        sim.drop_connections()  # after a healthy 2 s: the next delay starts from the bottom
+        sim.drop_connections()  # after a healthy 3 s: the next delay starts from the bottom
         await until(lambda: feed.status.reconnects == 1 and sim.connections_open == 1)
         assert feed._backoff.failures == 1
         await feed.stop()
