@@ -14,8 +14,14 @@ FEED_TICKS = Counter(
 FEED_DROPPED = Counter(
     "hm_feed_messages_dropped_total",
     "Venue messages dropped, by reason (malformed_json, unknown_shape, bad_field, "
-    "unknown_symbol, error_reply; empty_ticker and no_last_price for known empty shapes; "
-    "conflated for older ticks replaced while the consumer lagged).",
+    "unknown_symbol, error_reply; conflated: older ticks replaced while the consumer lagged).",
+    ["venue", "reason"],
+)
+FEED_SKIPPED = Counter(
+    "hm_feed_messages_skipped_total",
+    "Venue messages of a known shape with no price to tell, skipped, by reason "
+    "(empty_ticker: Coinbase's all-empty ticker; no_last_price: a Kraken pair not traded "
+    "in 24 hours). Not errors.",
     ["venue", "reason"],
 )
 FEED_RECONNECTS = Counter(

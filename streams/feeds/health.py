@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 METRICS_EVERY = 256  # ticks between pushes of the tick metrics (also once a second)
 SAMPLES_PER_REASON = 5
+# Known shapes with nothing to tell, not malformed: counted apart from drops, logged once.
+SKIP_REASONS = frozenset({"empty_ticker", "no_last_price"})
 SAMPLE_BYTES = 512
 
 
@@ -71,7 +73,13 @@ class FeedHealth:
             self.flush()
 
     def drop(self, reason: str, raw: bytes | str) -> None:
-        """Count one dropped message, keep a sample; logs on the 1st, 2nd, 4th, 8th..."""
+        """Count one dropped message, keep a sample; logs on the 1st, 2nd, 4th, 8th...
+
+        A reason of `SKIP_REASONS` is a skip instead (see `skip`).
+        """
+        if reason in SKIP_REASONS:
+            self.skip(reason)
+            return
         dropped = self.status.dropped
         count = dropped[reason] = dropped.get(reason, 0) + 1
         metrics.FEED_DROPPED.labels(self.venue, reason).inc()
@@ -84,6 +92,19 @@ class FeedHealth:
                 self.venue,
                 reason,
                 extra={"venue": self.venue, "reason": reason, "count": count, "raw": sample},
+            )
+
+    def skip(self, reason: str) -> None:
+        """Count a message of a known shape with no price in it (not an error); logs once."""
+        skipped = self.status.skipped
+        count = skipped[reason] = skipped.get(reason, 0) + 1
+        metrics.FEED_SKIPPED.labels(self.venue, reason).inc()
+        if count == 1:
+            log.info(
+                "skipping %s messages without a price (%s)",
+                self.venue,
+                reason,
+                extra={"venue": self.venue, "reason": reason},
             )
 
     def conflated(self, count: int) -> None:

@@ -38,6 +38,7 @@ class FeedStatus:
     state: FeedState = FeedState.IDLE
     ticks: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    skipped: dict[str, int] = field(default_factory=dict)  # known empty shapes: reason -> count
     reconnects: int = 0
     gaps: int = 0  # sequence gaps detected (Coinbase sequence_num jumps)
     last_tick_ns: int = 0

@@ -13,7 +13,7 @@ from typing import Any
 from streams.feeds.coinbase import CoinbaseFeed
 from streams.feeds.interface import FeedConfig, FeedState
 from streams.simulator.coinbase import CoinbaseSimulator
-from tests.integration.feed_harness import Collector, until
+from tests.integration.feed_harness import Collector, metric, until
 
 SYMBOLS = ("BTC/USD", "ETH/USD", "USDT/USD")
 
@@ -84,7 +84,9 @@ async def test_all_empty_tickers_are_skipped_as_such_not_as_malformed() -> None:
     async with CoinbaseSimulator(SYMBOLS, tick_interval_ms=10, empty_ticker_every=5) as sim:
         collector = await _run(sim, ticks=120)
         await collector.close()
-    dropped = collector.feed.status.dropped
+    status = collector.feed.status
     assert sim.empty_tickers_sent > 0
-    assert set(dropped) == {"empty_ticker"}
-    assert dropped["empty_ticker"] >= sim.empty_tickers_sent - 1  # the last may be in flight
+    assert (status.dropped, set(status.skipped)) == ({}, {"empty_ticker"})
+    assert status.skipped["empty_ticker"] >= sim.empty_tickers_sent - 1  # the last in flight
+    skipped = metric("hm_feed_messages_skipped_total", venue="coinbase", reason="empty_ticker")
+    assert skipped >= status.skipped["empty_ticker"]
