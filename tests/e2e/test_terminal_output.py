@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,20 @@ def test_json_flag_gives_json_lines_on_a_terminal() -> None:
     assert any(entry["msg"] == "demo started" for entry in logs)
     others = [line for line in lines if not line.startswith(("{", "[status] "))]
     assert others == [], others[:5]
+
+
+@pytest.mark.timeout(120)
+def test_replay_on_a_terminal_shows_each_alert_of_the_piped_json_readably() -> None:
+    cli = (sys.executable, "-m", "monitor.cli", "replay", "--example")
+    piped = subprocess.run(cli, cwd=REPO, capture_output=True, timeout=60, check=True)
+    alerts = [decode_alert(line) for line in piped.stdout.splitlines() if line]
+    code, out = run_in_terminal(cli, cwd=REPO)
+    assert code == 0, out[-3000:]
+    lines = [ANSI.sub("", line) for line in out.splitlines()]
+    readable = [line for line in lines if ALERT_LINE.match(line)]
+    assert alerts and len(readable) == len(alerts)
+    for line, alert in zip(readable, alerts, strict=True):
+        assert line.startswith(alert.tick_ts[11:19])
+        assert f" {alert.account}/{alert.wallet}  {alert.asset}  " in line
+        assert f"loss ${Decimal(alert.loss_usd):,.2f}" in line
+        assert f"net ${Decimal(alert.net_benefit_usd):,.2f}" in line

@@ -7,9 +7,11 @@ import io
 
 from monitor.alerts.console import alert_line, grouped, price
 from monitor.alerts.schema import Alert, Plan, Rebuy
+from monitor.prices import PriceBoard, PriceRules
 from monitor.prices.health import FeedWatch
 from monitor.stages import troubles
 from monitor.terminal import Palette, colour_wanted
+from streams.ticks import Tick
 
 S = 1_000_000_000
 
@@ -111,3 +113,11 @@ def test_troubles_say_what_is_wrong_in_words() -> None:
     ]
     watch.check(32 * S, {"binance": 32 * S, "kraken": 32 * S})
     assert troubles(watch) == []
+
+
+def test_assets_without_a_fresh_price_are_named() -> None:
+    board = PriceBoard(PriceRules(max_age_s=30.0))
+    watch = FeedWatch(5.0, ["v"], board=board, assets=["BTC", "ETH", "SOL"], now_ns=0)
+    board.update(Tick("v", "BTC/USD", "BTC", "USD", 100.0, 6_000, 6 * S))
+    watch.check(6 * S, {"v": 6 * S})  # past the 5 s grace: ETH and SOL never priced
+    assert troubles(watch) == ["no fresh price for 2 assets (ETH, SOL)"]
