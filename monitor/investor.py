@@ -4,7 +4,8 @@ The ops dashboard shows the machine; this one shows the money: losses harvested 
 year by term and the tax they are estimated to save (from the ledger's harvest
 disposals, so a restart changes nothing), the do-not-buy list per asset, and how far
 each asset's price may fall before its next lot is worth harvesting (from the book's
-trigger index). Refreshed on the event loop every `EVERY_S` by `stages.figures_stage`.
+trigger index). Refreshed every `EVERY_S` by `stages.figures_stage`: the book's part on the
+event loop, the ledger's in a thread.
 Labels: `term` (short, long) and `asset` (the portfolio's), never an account or a lot.
 """
 

@@ -251,7 +251,9 @@ async def figures_stage(detector: Detector, ledger: Ledger | None) -> None:
         investor.refresh_triggers(detector.book, dict(detector.exposure.prices))
         if ledger is not None:
             try:
-                investor.refresh_year(ledger, detector.book.tax, datetime.now(UTC).date())
+                # A year of disposals is more than a short transaction: off the loop.
+                today = datetime.now(UTC).date()
+                await asyncio.to_thread(investor.refresh_year, ledger, detector.book.tax, today)
                 failures = 0
             except Exception as exc:  # a gauge must never stop detection
                 failures += 1
