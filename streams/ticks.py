@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-class Tick(msgspec.Struct, frozen=True, gc=False):
+class Tick(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """A price for `symbol` (unified `BASE/QUOTE`) on `venue` at exchange time `ts_ms`.
 
     `recv_ns` is the local wall clock (ns since epoch) when the message arrived; the
@@ -37,7 +37,8 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
     Kraken JSON numbers read as decimals), for anything that becomes money: use
     `exact_price()`. It is empty where the source had none (ccxt's unified floats, older
     bus messages). `snapshot` marks a past trade replayed by a subscription snapshot (the
-    newest one, for the price board), never a live print.
+    newest one, for the price board), never a live print. On the bus, fields at their
+    default (no bid/ask, no exact digits, not a snapshot) are left out.
     """
 
     venue: str

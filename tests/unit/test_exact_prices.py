@@ -61,3 +61,11 @@ def test_a_tick_from_before_the_exact_field_decodes_with_its_float() -> None:
     )  # fmt: skip
     tick = decode_tick(old)
     assert (tick.price_exact, tick.snapshot, tick.exact_price()) == ("", False, Decimal("0.1"))
+
+
+def test_fields_at_their_default_stay_off_the_bus() -> None:
+    tick = Tick("x", "A/B", "A", "B", 0.1, 1, 2)
+    assert msgspec.json.decode(encode_tick(tick)) == {
+        "venue": "x", "symbol": "A/B", "base": "A", "quote": "B", "price": 0.1, "ts_ms": 1,
+        "recv_ns": 2,
+    }  # fmt: skip
