@@ -62,6 +62,30 @@ def load_portfolio(
             return parse_portfolio(handle, str(file), on_step, total, now=now)
     except FileNotFoundError as exc:
         raise PortfolioError(f"{file}: portfolio file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise PortfolioError(not_utf8(file)) from exc
+    except OSError as exc:  # a directory, no permission
+        raise PortfolioError(f"{file}: cannot read the portfolio ({exc.strerror or exc})") from exc
+
+
+def not_utf8(file: Path) -> str:
+    """Where a portfolio file stops being UTF-8 text, and what to do (`file:line: ...`)."""
+    data = file.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:200]:
+        return (
+            f"{file}:1: encoding: the file is UTF-16 (Excel's 'Unicode text'); "
+            "save it as 'CSV UTF-8' and import that"
+        )
+    try:
+        data.decode("utf-8")
+        offset = len(data)
+    except UnicodeDecodeError as exc:
+        offset = exc.start
+    line = data.count(b"\n", 0, offset) + 1
+    return (
+        f"{file}:{line}: encoding: byte 0x{data[offset]:02x} is not UTF-8 (a Latin-1 or "
+        "Windows-1252 export?); save the file as 'CSV UTF-8' and import that"
+    )
 
 
 def parse_portfolio(

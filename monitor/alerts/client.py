@@ -79,6 +79,7 @@ class AlertClient:
         self._on_event = on_event or (lambda _msg: None)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.connects = 0
+        self.ended = ""  # why the last connection ended or failed ('' while none did)
 
     async def alerts(self) -> AsyncIterator[Received]:
         failures = 0
@@ -102,9 +103,11 @@ class AlertClient:
                 code = exc.rcvd.code if exc.rcvd is not None else None
                 if code == 1008 and not reason.startswith(RETRYABLE_CLOSE):
                     raise SubscriptionRefused(f"closed by server: {reason}") from exc
-                self._on_event(f"disconnected ({code} {reason or 'no reason'})")
+                self.ended = f"disconnected ({code} {reason or 'no reason'})"
+                self._on_event(self.ended)
             except OSError as exc:
-                self._on_event(f"cannot connect: {exc}")
+                self.ended = f"cannot connect: {exc}"
+                self._on_event(self.ended)
             if not self._reconnect:
                 return
             failures += 1

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import IO
 
 from monitor.alerts.schema import Alert
+from monitor.errors import ConfigError
 
 
 class JsonLinesSink:
@@ -21,8 +22,14 @@ class JsonLinesSink:
 
     async def start(self) -> None:
         if self._path is not None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._owned = self._path.open("ab")
+            try:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                self._owned = self._path.open("ab")
+            except OSError as exc:  # a directory, no permission, a read-only disk
+                raise ConfigError(
+                    f"{self._path}: cannot write alerts there ({exc.strerror or exc}): "
+                    "choose a writable file"
+                ) from exc
         elif self._stream is None:
             self._stream = sys.stdout.buffer
 

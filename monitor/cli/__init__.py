@@ -6,12 +6,30 @@ below; `main` is the console script.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from monitor import __version__
+from monitor.cli.runner import fail
+from monitor.errors import MonitorError
+from streams.errors import StreamsError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Commands(click.Group):
+    """The command group: a user error a command did not catch still ends in one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (MonitorError, StreamsError) as exc:
+            fail(str(exc))
+
+
+@click.group(
+    cls=Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="harvest-monitor")
 def main() -> None:
     """Real-time tax-loss-harvesting monitor for crypto portfolios.

@@ -47,7 +47,11 @@ def alerts() -> None:
 @click.option("--kind", "kinds", multiple=True, help="Only these kinds: harvest, deadline, ...")
 @click.option("--min-net-benefit", type=float, default=0.0, help="Only alerts worth this (USD).")
 @click.option("--count", type=int, default=None, help="Exit after this many alerts.")
-@click.option("--no-reconnect", is_flag=True, help="Exit when the connection drops.")
+@click.option(
+    "--no-reconnect",
+    is_flag=True,
+    help="Exit when the connection fails or drops (exit status 1: it did not end by --count).",
+)
 def tail(
     url: str,
     token: str | None,
@@ -90,11 +94,15 @@ def tail(
         return printed
 
     try:
-        asyncio.run(run())
+        printed = asyncio.run(run())
     except SubscriptionRefused as exc:
         fail(f"{url}: {exc}")
+        return
     except KeyboardInterrupt:
-        pass
+        return
+    if count is None or printed < count:  # --no-reconnect: the connection failed or dropped
+        click.echo(f"error: {url}: {client.ended or 'connection ended'}", err=True)
+        sys.exit(1)
 
 
 @alerts.command()

@@ -238,7 +238,12 @@ def replay(
         fail(str(exc))
         return
     if alerts_out:
-        Path(alerts_out).unlink(missing_ok=True)  # a replay's output is the whole file
+        try:
+            Path(alerts_out).unlink(missing_ok=True)  # a replay's output is the whole file
+        except OSError as exc:
+            if ledger is not None:
+                ledger.close()
+            fail(f"--alerts-out {alerts_out}: cannot replace it ({exc.strerror or exc})")
     sink: AlertSink
     if alerts_out:
         sink = JsonLinesSink(alerts_out)

@@ -37,7 +37,12 @@ class Database:
         if self._conn is not None:
             return self
         if self.path != MEMORY:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LedgerError(
+                    f"{self.path}: cannot create the ledger's directory ({exc.strerror or exc})"
+                ) from exc
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -58,7 +63,7 @@ class Database:
             self.version = migrate(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise LedgerError(f"{self.path}: not a usable ledger database: {exc}") from exc
+            raise LedgerError(unusable(self.path, exc)) from exc
         except BaseException:
             conn.close()
             raise
@@ -82,13 +87,22 @@ class Database:
         """A write transaction: committed when the block ends, rolled back if it raises.
 
         BEGIN IMMEDIATE takes the write lock up front, so two processes on one file wait
-        for each other instead of failing half-way.
+        for each other instead of failing half-way. A ledger SQLite cannot write (a
+        read-only file) is a LedgerError saying so.
         """
         with self.lock:
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise LedgerError(unusable(self.path, exc)) from exc
             try:
                 yield conn
+            except sqlite3.OperationalError as exc:
+                conn.execute("ROLLBACK")
+                if "readonly" in str(exc):
+                    raise LedgerError(unusable(self.path, exc)) from exc
+                raise
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -99,6 +113,24 @@ class Database:
         """Queries outside a write transaction (each statement sees a committed state)."""
         with self.lock:
             yield self.conn
+
+
+def unusable(path: str, exc: sqlite3.Error) -> str:
+    """What is wrong with a ledger SQLite refused to use, and what to do about it."""
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return (
+            f"{path}: the ledger is read-only ({text}): harvest-monitor writes to it and to "
+            "its -wal and -shm files beside it; make the file and its directory writable"
+        )
+    if "not a database" in text or "malformed" in text:
+        return (
+            f"{path}: not a harvest-monitor ledger or damaged ({text}): point [ledger] path "
+            "at your ledger, or restore it from a backup"
+        )
+    if "unable to open" in text:
+        return f"{path}: cannot open the ledger ({text}): check that its directory is writable"
+    return f"{path}: not a usable ledger database: {text}"
 
 
 def dec(value: Decimal) -> str:

@@ -109,7 +109,7 @@ def test_a_ledger_from_a_newer_version_is_refused(tmp_path: Path) -> None:
 def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     path.write_bytes(b"this is not a database at all, not even close" * 20)
-    with pytest.raises(LedgerError, match="not a usable ledger"):
+    with pytest.raises(LedgerError, match="not a harvest-monitor ledger or damaged"):
         Ledger(path).open()
 
 
