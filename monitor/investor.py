@@ -65,7 +65,7 @@ def harvested_by_term(disposals: Iterable[Disposal], first: date, last: date) ->
     out = {term: Decimal(0) for term in TERMS}
     for d in disposals:
         if d.harvest and first <= d.sold_on <= last:
-            out[d.term] += max(Decimal(0), -d.gain_usd - d.disallowed_loss_usd)
+            out[d.term] += max(Decimal(0), -d.rounded().reported_gain_usd)  # as tax summary
     return out
 
 

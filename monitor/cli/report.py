@@ -11,6 +11,13 @@ import click
 from monitor.cli import main
 from monitor.cli.runner import fail, settings_or_exit
 
+TAX_YEAR_HELP = (
+    "Tax year, as the [tax] jurisdiction names it: us, ca, de the calendar year; uk "
+    "the year it starts in (2025 = 2025/26, 6 April 2025 to 5 April 2026); au the year it "
+    "ends in (2025 = 2024-25, 1 July 2024 to 30 June 2025). Default: the current one. "
+    "`harvest-monitor tax packs` shows each pack's year."
+)
+
 
 @main.group()
 def report() -> None:
@@ -18,12 +25,7 @@ def report() -> None:
 
 
 @report.command()
-@click.option(
-    "--year",
-    type=int,
-    default=None,
-    help="Tax year (by date sold; default: the current UTC year).",
-)
+@click.option("--tax-year", "--year", "year", type=int, default=None, help=TAX_YEAR_HELP)
 @click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
 @click.option(
     "--form-1099-da",
@@ -40,33 +42,47 @@ def report() -> None:
     "config",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="TOML settings ([ledger] path).",
+    help="TOML settings ([ledger] path; [tax] jurisdiction names the tax year).",
 )
 def harvests(
     year: int | None, fmt: str, reporting: str, everything: bool, config: str | None
 ) -> None:
     """Realized harvests as Form 8949 rows (CSV on stdout, totals per box on stderr).
 
-    One row per lot sold (a lot sold in two harvests gives two rows). Amounts are the
-    ledger's exact amounts rounded to the cent once; gain or loss is proceeds minus
-    basis plus the adjustment (code W: a wash-sale disallowed loss), and each box's
-    totals are the sums of its rows.
+    One row per lot sold (a lot sold in two harvests gives two rows), as the rule pack
+    booked it (the last column says how: s104, same_day, bed_and_breakfast, superficial
+    loss, wash sale). Amounts are the ledger's exact amounts rounded to the cent once;
+    gain or loss is proceeds minus basis plus the adjustment (code W: a disallowed
+    loss), and each box's totals are the sums of its rows: `tax summary` totals the same
+    rounded rows, so the two agree to the cent.
     """
     from monitor.errors import MonitorError
     from monitor.ledger import Ledger
     from monitor.ledger.form8949 import Reporting, rows_of, totals_of, write_csv
+    from monitor.tax.rules import tax_rules
 
     settings = settings_or_exit(config)
-    chosen = year if year is not None else datetime.now(UTC).year
     try:
+        rules = tax_rules(settings.tax)
         ledger = Ledger(settings.ledger.path).open()
     except MonitorError as exc:
         fail(str(exc))
         return
+    chosen = year if year is not None else rules.tax_year(datetime.now(UTC).date())
+    first, last = rules.tax_year_bounds(chosen)
     try:
-        disposals = [d for d in ledger.disposals(chosen) if everything or d.harvest]
+        disposals = [
+            d
+            for d in ledger.disposals()
+            if first <= d.sold_on <= last and (everything or d.harvest)
+        ]
     finally:
         ledger.close()
+    click.echo(
+        f"tax year {rules.tax_year_label(chosen)} ({first.isoformat()} to {last.isoformat()}), "
+        f"pack {rules.name}",
+        err=True,
+    )
     rows = rows_of(disposals, cast(Reporting, reporting))
     write_csv(rows, sys.stdout)
     for t in totals_of(rows):
@@ -77,4 +93,8 @@ def harvests(
             err=True,
         )
     if not rows:
-        click.echo(f"no realized harvests in {chosen} in {settings.ledger.path}", err=True)
+        click.echo(
+            f"no realized harvests in tax year {rules.tax_year_label(chosen)} in "
+            f"{settings.ledger.path}",
+            err=True,
+        )

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import click
 
 from monitor.cli import main
+from monitor.cli.report import TAX_YEAR_HELP
 from monitor.cli.runner import fail, settings_or_exit
 from monitor.errors import MonitorError
 from monitor.tax.disposal import Disposal
@@ -54,7 +55,7 @@ def _today() -> date:
 
 
 @tax.command()
-@click.option("--year", type=int, default=None, help="Tax year (default: the current one).")
+@click.option("--tax-year", "--year", "year", type=int, default=None, help=TAX_YEAR_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of text.")
 @CONFIG
 @DISPOSALS
@@ -62,7 +63,8 @@ def summary(year: int | None, as_json: bool, config: str | None, disposals: str 
     """Realized gains and losses of a tax year, netted by the pack; the tax harvests saved.
 
     Prints short/long gains and losses, harvested and disallowed losses, the ordinary
-    income offset, the carryforward and the estimated tax saved. For the current tax
+    income offset, the carryforward and the estimated tax saved. Totals are sums of the
+    rows rounded to the cent, as `report harvests` (Form 8949) adds them. For the current tax
     year the [tax] ytd_* gains (realized outside the ledger) and carryforward_* count
     too; other years start from nothing.
     """
@@ -122,5 +124,6 @@ def packs() -> None:
             continue
         click.echo(
             f"{p.name}\t{p.title}: holding period {p.holding_period}, netting {p.netting}, "
-            f"basis {p.basis}, window {p.window_days} days, rebuy wait {p.rebuy_wait_days} days"
+            f"basis {p.basis}, window {p.window_days} days, rebuy wait {p.rebuy_wait_days} days, "
+            f"tax year from {p.tax_year_starts} named by the year it {p.tax_year_named_by}s"
         )

@@ -16,12 +16,11 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import IO, Literal
 
 from monitor.tax.disposal import Disposal
 
-CENT = Decimal("0.01")
 Reporting = Literal["basis", "proceeds", "none"]
 BOXES: dict[Reporting, tuple[str, str]] = {
     "basis": ("G", "J"),
@@ -43,11 +42,8 @@ HEADER = (
     "wallet",
     "lot_id",
     "alert_id",
+    "reason",
 )
-
-
-def cents(amount: Decimal) -> Decimal:
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +62,7 @@ class Row:
     wallet: str
     lot_id: str
     alert_id: str
+    reason: str = ""  # how the rule pack booked it (matching rule, window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +79,10 @@ class Totals:
 
 def to_row(d: Disposal, reporting: Reporting = "none") -> Row:
     short_box, long_box = BOXES[reporting]
-    proceeds = cents(d.proceeds_usd)
-    basis = cents(d.cost_basis_usd)
+    r = d.rounded()  # the one rounding rule (monitor/tax/disposal.py), as tax summary's
+    proceeds, basis = r.proceeds_usd, r.cost_basis_usd
     # A disallowed (wash-sale) loss is added back: code W, a positive adjustment.
-    adjustment = cents(d.disallowed_loss_usd)
+    adjustment = r.disallowed_loss_usd
     return Row(
         part="I" if d.term == "short" else "II",
         box=short_box if d.term == "short" else long_box,
@@ -101,6 +98,7 @@ def to_row(d: Disposal, reporting: Reporting = "none") -> Row:
         wallet=d.wallet,
         lot_id=d.lot_id,
         alert_id=d.alert_id,
+        reason=d.reason,
     )
 
 
@@ -147,5 +145,6 @@ def write_csv(rows: Sequence[Row], out: IO[str]) -> None:
                 r.wallet,
                 r.lot_id,
                 r.alert_id,
+                r.reason,
             )
         )

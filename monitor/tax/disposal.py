@@ -7,12 +7,18 @@ happens only in reports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 Term = Literal["short", "long"]
+CENT = Decimal("0.01")
+
+
+def cents(amount: Decimal) -> Decimal:
+    """An amount to the cent, half up: the one rounding of every report (Form 8949)."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +44,20 @@ class Disposal:
     def gain_usd(self) -> Decimal:
         """Proceeds minus basis: negative for a loss."""
         return self.proceeds_usd - self.cost_basis_usd
+
+    @property
+    def reported_gain_usd(self) -> Decimal:
+        """The gain as reported: proceeds - basis + the disallowed loss (Form 8949 (h))."""
+        return self.gain_usd + self.disallowed_loss_usd
+
+    def rounded(self) -> Disposal:
+        """This disposal as a report row has it: each amount to the cent once (half up).
+
+        Form 8949 adds rounded rows; `tax summary` and `report harvests` both total these,
+        so they agree to the cent."""
+        return replace(
+            self,
+            proceeds_usd=cents(self.proceeds_usd),
+            cost_basis_usd=cents(self.cost_basis_usd),
+            disallowed_loss_usd=cents(self.disallowed_loss_usd),
+        )

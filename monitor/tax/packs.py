@@ -31,6 +31,7 @@ class RulePack(BaseModel):
     title: str
     sources: list[str] = Field(min_length=1)
     tax_year_starts: str = "01-01"  # MM-DD
+    tax_year_named_by: Literal["start", "end"] = "start"  # the calendar year in the name
     holding_period: Literal["one_year", "none"]
     netting: Literal["us", "pooled", "discount", "short_only"]
     basis: Literal["specific", "pool", "fifo"]

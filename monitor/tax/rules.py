@@ -71,10 +71,7 @@ class Position:
         book.position(account).realize(new_disposals))` rebuilds the triggers."""
         pos = self
         for d in disposals:
-            gain = d.gain_usd
-            if gain < 0:
-                gain = min(ZERO, gain + d.disallowed_loss_usd)
-            pos = pos.plus(d.term, gain)
+            pos = pos.plus(d.term, d.reported_gain_usd)
         return pos
 
 
@@ -126,15 +123,32 @@ class TaxRules:
         return sold + timedelta(days=max(after_window, self.rebuy_wait_days))
 
     def tax_year(self, day: date) -> int:
-        """The tax year `day` falls in, named by the calendar year it starts in."""
+        """The tax year `day` falls in, named as the pack names it (`tax_year_named_by`:
+        the calendar year it starts in, uk 2025 = 2025/26; or ends in, au 2025 = 2024-25)."""
         month, dom = month_day(self.pack.tax_year_starts)
-        return day.year if (day.month, day.day) >= (month, dom) else day.year - 1
+        starts = day.year if (day.month, day.day) >= (month, dom) else day.year - 1
+        return starts + self._label_shift
 
     def tax_year_bounds(self, year: int) -> tuple[date, date]:
-        """First and last day of tax year `year`."""
+        """First and last day of tax year `year` (named as `tax_year` names it)."""
         month, dom = month_day(self.pack.tax_year_starts)
-        start = date(year, month, dom)
-        return start, date(year + 1, month, dom) - timedelta(days=1)
+        start = date(year - self._label_shift, month, dom)
+        return start, date(start.year + 1, month, dom) - timedelta(days=1)
+
+    @property
+    def _label_shift(self) -> int:
+        """0 when a tax year is named by the year it starts in, 1 by the year it ends in
+        (calendar-year packs: no difference)."""
+        late_start = self.pack.tax_year_starts != "01-01"
+        return 1 if late_start and self.pack.tax_year_named_by == "end" else 0
+
+    def tax_year_label(self, year: int) -> str:
+        """How the pack's users write tax year `year`: 2025, 2025/26 (uk), 2024-25 (au)."""
+        if self.pack.tax_year_starts == "01-01":
+            return str(year)
+        first, last = self.tax_year_bounds(year)
+        sep = "/" if self.pack.tax_year_named_by == "start" else "-"
+        return f"{first.year}{sep}{last.year % 100:02d}"
 
 
 def tax_rules(tax: TaxSettings, packs_dir: str = "") -> TaxRules:

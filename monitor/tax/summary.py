@@ -41,6 +41,7 @@ class YearSummary:
     result: Outcome
     tax_saved: Decimal  # this year's tax without the harvests minus with them
     carryforward_value: Decimal  # today's value of the carryforward the harvests add
+    label: str = ""  # the year as the pack's users write it (2025/26, 2024-25)
 
     @property
     def estimated_tax_saved(self) -> Decimal:
@@ -51,6 +52,7 @@ class YearSummary:
         return {
             "jurisdiction": self.jurisdiction,
             "year": self.year,
+            "tax_year": self.label or str(self.year),
             "from": self.first_day.isoformat(),
             "to": self.last_day.isoformat(),
             "disposals": self.disposals,
@@ -95,7 +97,7 @@ class YearSummary:
             ("estimated_tax_saved_usd", "estimated tax saved"),
         ]
         head = (
-            f"tax year {self.year} ({d['from']} to {d['to']}), pack {self.jurisdiction}: "
+            f"tax year {d['tax_year']} ({d['from']} to {d['to']}), pack {self.jurisdiction}: "
             f"{self.disposals} disposals"
         )
         return [head] + [f"  {label:<34} {d[key]:>16}" for key, label in labels]
@@ -107,14 +109,15 @@ def summarize(
     """The summary of tax year `year` (`start`: realized elsewhere and carried in)."""
     first, last = rules.tax_year_bounds(year)
     base = start or Position()
-    in_year = sorted(
-        (d for d in disposals if first <= d.sold_on <= last), key=lambda d: (d.sold_on, d.lot_id)
+    in_year = sorted(  # rounded as report rows are: both total the same cents
+        (d.rounded() for d in disposals if first <= d.sold_on <= last),
+        key=lambda d: (d.sold_on, d.lot_id),
     )
     realized = Position().realize(in_year)
     harvests = [d for d in in_year if d.harvest]
     with_all = outcome(rules, base.realize(in_year))
     without = outcome(rules, base.realize(d for d in in_year if not d.harvest))
-    harvested = sum((max(ZERO, -d.gain_usd - d.disallowed_loss_usd) for d in harvests), ZERO)
+    harvested = sum((max(ZERO, -d.reported_gain_usd) for d in harvests), ZERO)
     return YearSummary(
         jurisdiction=rules.name,
         year=year,
@@ -133,4 +136,5 @@ def summarize(
         result=with_all,
         tax_saved=without.tax - with_all.tax,
         carryforward_value=carry_worth(rules, with_all) - carry_worth(rules, without),
+        label=rules.tax_year_label(year),
     )

@@ -105,12 +105,23 @@ def test_first_rebuy_day(pack: str, overrides: dict[str, object], first_rebuy: d
         ("us", date(2026, 1, 1), 2026, (date(2026, 1, 1), date(2026, 12, 31))),
         ("uk", date(2026, 4, 5), 2025, (date(2025, 4, 6), date(2026, 4, 5))),
         ("uk", date(2026, 4, 6), 2026, (date(2026, 4, 6), date(2027, 4, 5))),
-        ("au", date(2026, 6, 30), 2025, (date(2025, 7, 1), date(2026, 6, 30))),
+        # The ATO names an income year by the year it ends in: "2026" is 1 July 2025 to
+        # 30 June 2026; HMRC's 2025/26 starts on 6 April 2025 and is named 2025 here.
+        ("au", date(2026, 6, 30), 2026, (date(2025, 7, 1), date(2026, 6, 30))),
+        ("au", date(2025, 7, 1), 2026, (date(2025, 7, 1), date(2026, 6, 30))),
+        ("au", date(2025, 6, 30), 2025, (date(2024, 7, 1), date(2025, 6, 30))),
     ],
 )
 def test_tax_years(pack: str, day: date, year: int, bounds: tuple[date, date]) -> None:
     r = rules(pack)
     assert (r.tax_year(day), r.tax_year_bounds(year)) == (year, bounds)
+
+
+@pytest.mark.parametrize(
+    ("pack", "label"), [("us", "2025"), ("uk", "2025/26"), ("au", "2024-25"), ("de", "2025")]
+)
+def test_a_tax_year_is_labelled_as_its_users_write_it(pack: str, label: str) -> None:
+    assert rules(pack).tax_year_label(2025) == label
 
 
 def test_filing_status_sets_the_ordinary_income_cap() -> None:

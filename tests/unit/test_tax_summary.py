@@ -161,3 +161,24 @@ def test_tax_summary_reads_the_ledger(tmp_path: Path) -> None:
     )
     assert done.exit_code == 0, done.output
     assert (json.loads(done.output)["disposals"], json.loads(done.output)["tax_usd"]) == (0, "0.00")
+
+
+def test_summary_and_form_8949_rows_agree_to_the_cent() -> None:
+    """One rounding rule: Form 8949 rounds each row to the cent and adds the rows; the
+    summary totals the same rounded rows. Three sales for 10.004 with a basis of 20 (a
+    9.996 loss each): rows of 10.00 - 20.00 = -10.00, so 30.00 of losses, not the 29.99
+    the exact sum (29.988) would round to. A gain row never carries a disallowed loss."""
+    from monitor.ledger.form8949 import rows_of, totals_of
+
+    rows = [
+        Disposal(f"L{i}", "acct", "w", "BTC", D(1), date(2026, 1, 1), date(2026, 3, 1),
+                 D("10.004"), D(20), "short", harvest=True)
+        for i in range(3)
+    ]  # fmt: skip
+    year = summarize(rules(), rows, 2026)
+    (box,) = totals_of(rows_of(rows))
+    assert (year.short_losses, year.harvested_losses, box.gain_or_loss) == (
+        D("30.00"),
+        D("30.00"),
+        D("-30.00"),
+    )
