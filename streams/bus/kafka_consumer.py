@@ -44,14 +44,21 @@ log = logging.getLogger(__name__)
 class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
     """Signals the first assignment; forgets positions of partitions a rebalance takes."""
 
-    def __init__(self, positions: dict[TopicPartition, int], group_id: str) -> None:
+    def __init__(
+        self,
+        positions: dict[TopicPartition, int],
+        starts: dict[TopicPartition, int],
+        group_id: str,
+    ) -> None:
         self._positions = positions
+        self._starts = starts
         self._group_id = group_id
         self.assigned = asyncio.Event()
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
             self._positions.pop(tp, None)
+            self._starts.pop(tp, None)
             # The new owner reports this partition's lag; a stale value here would count twice.
             with contextlib.suppress(KeyError):
                 BUS_CONSUMER_LAG.remove(tp.topic, str(tp.partition), self._group_id)
@@ -114,7 +121,7 @@ class KafkaConsumer:
                 fetch_max_wait_ms=config.fetch_max_wait_ms,
             ),
         )
-        listener = _Rebalances(self._positions, self._group_id)
+        listener = _Rebalances(self._positions, self._starts, self._group_id)
         consumer.subscribe(self._topics, listener=listener)
         try:
             await asyncio.wait_for(self._join(consumer, listener), timing.join_timeout_s)
