@@ -46,8 +46,9 @@ BUS_PRODUCE_ERRORS = Counter(
 BUS_CONSUMED = Counter("hm_bus_consumed_total", "Records consumed from the bus.", ["topic"])
 BUS_CONSUMER_LAG = Gauge(
     "hm_bus_consumer_lag_records",
-    "Records between a consumer group's position and the end of the partition "
-    "(reported by the member that owns the partition).",
+    "Records a consumer group has not committed: the partition's log end offset (asked of "
+    "the broker each second) minus the group's committed offset (reported by the member "
+    "that owns the partition).",
     ["topic", "partition", "group"],
 )
 
