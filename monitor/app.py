@@ -424,8 +424,11 @@ async def replay(
     if execution is not None:
         await execution[0].start()
         await execution[0].recover()
+    writer = ledger.writer if ledger is not None else None
     try:
         for tick in itertools.chain([first] if first is not None else [], stream):
+            if writer is not None:
+                writer.renew_due()  # a long replay keeps the ledger's writer lock
             alerts = detector.on_tick(tick)
             if alerts:
                 batch = [(a, encode_alert(a)) for a in alerts]

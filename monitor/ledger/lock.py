@@ -13,8 +13,9 @@ The lock is a row in the ledger itself (`writer_lock`: host, pid, role, since, h
 lease, token), taken and renewed in write transactions, so it works wherever the ledger
 does and `lots`, `tax summary`, `report` and `alerts tail`, which only read, never need it.
 The holder renews its heartbeat every lease/3 (`hold`). A holder is dead, and its lock
-taken over (logged with the old holder), when its heartbeat is older than its lease, or
-at once when it ran on this host and its pid is gone (a kill -9, a crash). Each take-over
+taken over (logged with the old holder), when it ran on another host and its heartbeat
+is older than its lease; on this host, at once when its pid is gone (a kill -9, a crash),
+and otherwise only after ten leases (a live process stalled by long work keeps it). Each take-over
 increments `token` (a fencing token): a holder that finds another token in the row has
 lost the lock and stops (`LedgerLockLost`) rather than write beside the new one.
 
@@ -28,6 +29,7 @@ import logging
 import os
 import socket
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "writer"
 DEFAULT_LEASE_S = 30.0
+SAME_HOST_LEASES = 10  # a live pid on this host silent this many leases is a reused pid
 
 
 class LedgerBusyError(LedgerError):
@@ -111,6 +114,7 @@ class WriterLock:
         self.host = host or socket.gethostname()
         self.pid = os.getpid() if pid is None else pid
         self.token: int | None = None
+        self._renewed = time.monotonic()
 
     @property
     def held(self) -> bool:
@@ -156,7 +160,8 @@ class WriterLock:
                 (LOCK_NAME, self.host, self.pid, self.role, now, now, self.lease_s, token),
             )
         self.token = token
-        log.info(
+        self._renewed = time.monotonic()
+        log.debug(
             "ledger writer lock taken",
             extra={"ledger": self._db.path, "role": self.role, "token": token},
         )
@@ -172,6 +177,7 @@ class WriterLock:
                 (utc_now(), LOCK_NAME, self.token, self.host, self.pid),
             ).rowcount
             current = None if updated else _holder(conn)
+        self._renewed = time.monotonic()
         if not updated:
             self.token = None
             who = current.describe() if current is not None else "nobody (it was released)"
@@ -180,6 +186,12 @@ class WriterLock:
                 f"while this process held it (silent past its {self.lease_s:g}s lease?): "
                 "stopping rather than write beside it"
             )
+
+    def renew_due(self) -> None:
+        """`renew` when a third of the lease has passed since the last renewal (for loops
+        that do not yield to the event loop, such as a replay); cheap otherwise."""
+        if time.monotonic() - self._renewed >= self.lease_s / 3:
+            self.renew()
 
     async def hold(self) -> None:
         """Renew every lease/3 until cancelled; raises LedgerLockLost when lost.
@@ -220,9 +232,15 @@ class WriterLock:
         return holder.host == self.host and holder.pid == self.pid
 
     def _dead(self, holder: Holder) -> bool:
-        if holder.host == self.host and not pid_alive(holder.pid):
-            return True  # a crash or a kill -9 on this host: no need to wait for the lease
-        return holder.silent_s() > holder.lease_s
+        """Gone, or silent past its lease. On this host the pid decides: gone (a crash, a
+        kill -9) is dead at once; alive is alive (a loop stalled by long work is not taken
+        over) unless silent for SAME_HOST_LEASES leases (its pid reused by another program)."""
+        silent = holder.silent_s()
+        if holder.host == self.host:
+            if not pid_alive(holder.pid):
+                return True
+            return silent > holder.lease_s * SAME_HOST_LEASES
+        return silent > holder.lease_s
 
 
 def _holder(conn: sqlite3.Connection) -> Holder | None:

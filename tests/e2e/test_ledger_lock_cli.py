@@ -56,6 +56,9 @@ websocket_port = {ws_port}
 name = "test"
 sha256 = "{token_hash(token)}"
 
+[metrics]
+port = 0                  # none: parallel test runs would fight over the default port
+
 [log]
 format = "json"
 """,

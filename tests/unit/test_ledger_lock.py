@@ -111,3 +111,32 @@ def test_renewal_keeps_a_live_holder_and_close_releases(ledger: Ledger, tmp_path
         assert other.token == 2
     finally:
         again.close()
+
+
+def test_a_live_holder_on_this_host_keeps_the_lock_through_a_stall_but_not_forever(
+    ledger: Ledger,
+) -> None:
+    """Same host, pid alive (this test's parent): a stalled heartbeat (long work on its
+    loop) is not taken over after one lease, only after ten (its pid reused elsewhere)."""
+    host = "host-a"
+    WriterLock(ledger.db, "run", host=host, pid=os.getppid(), lease_s=30).acquire()
+    age_heartbeat(ledger, 31)
+    mine = WriterLock(ledger.db, "run", host=host, pid=os.getpid())
+    with pytest.raises(LedgerBusyError):
+        mine.acquire()
+    age_heartbeat(ledger, 301)
+    mine.acquire()
+    assert mine.token == 2
+
+
+def test_renew_due_renews_only_after_a_third_of_the_lease(ledger: Ledger) -> None:
+    lock = WriterLock(ledger.db, "replay", lease_s=30)
+    lock.acquire()
+    age_heartbeat(ledger, 25)
+    lock.renew_due()  # just taken: not due, nothing written
+    holder = lock.holder()
+    assert holder is not None and holder.silent_s() >= 24
+    lock._renewed -= 10.5  # 10.5 s later (a third of 30 s is 10 s)
+    lock.renew_due()
+    holder = lock.holder()
+    assert holder is not None and holder.silent_s() < 5
