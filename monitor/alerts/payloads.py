@@ -126,14 +126,22 @@ def telegram_text(alert: Alert) -> str:
     lines = [
         f"<b>{_h(title)} {_h(alert.asset)}</b>",
         f"{_h(alert.account)} / {_h(alert.wallet)} · {lots} lot{'s' if lots != 1 else ''}",
-        f"Loss <b>${_h(alert.loss_usd)}</b>",
-        f"Net benefit <b>${_h(alert.net_benefit_usd)}</b>",
-        f"Sell {_h(alert.quantity)} @ ${_h(alert.price)}",
-        f"on {_h(alert.venue)} · {alert.venues} venue{'s' if alert.venues != 1 else ''}",
-        f"Short ${_h(alert.short_term_loss_usd)} · long ${_h(alert.long_term_loss_usd)}",
-        f"Tax saved ${_h(alert.tax_savings_usd)}",
-        f"Costs ${_h(alert.cost_usd)}",
     ]
+    if alert.kind == "wash_warning":  # a buy, not a sale: what it puts at risk
+        lines += [
+            f"Bought {_h(alert.quantity)} @ ${_h(alert.price)}",
+            f"Loss at risk <b>${_h(alert.loss_usd)}</b>",
+        ]
+    else:
+        lines += [
+            f"Loss <b>${_h(alert.loss_usd)}</b>",
+            f"Net benefit <b>${_h(alert.net_benefit_usd)}</b>",
+            f"Sell {_h(alert.quantity)} @ ${_h(alert.price)}",
+            f"on {_h(alert.venue)} · {alert.venues} venue{'s' if alert.venues != 1 else ''}",
+            f"Short ${_h(alert.short_term_loss_usd)} · long ${_h(alert.long_term_loss_usd)}",
+            f"Tax saved ${_h(alert.tax_savings_usd)}",
+            f"Costs ${_h(alert.cost_usd)}",
+        ]
     plan = alert.plan
     if plan is not None:
         if plan.rebuy.mode != "none":

@@ -264,3 +264,39 @@ def test_telegram_settings_name_what_is_missing_and_never_echo_the_token(tmp_pat
     assert target.url == f"https://api.telegram.org/bot{TOKEN}/sendMessage"
     assert redact_url(target.url) == "https://api.telegram.org/…"
     assert html.escape("<&>", quote=False) == "&lt;&amp;&gt;"
+
+
+async def test_a_dead_letter_is_redelivered_once_the_token_is_fixed(
+    bot: FakeBotApi, tmp_path: Path
+) -> None:
+    """The same dead-letter path as every subscription: a wrong token parks the alert;
+    `alerts redeliver` with the subscription as configured now sends it."""
+    from monitor.alerts.redelivery import redeliver
+
+    wrong = "987654321:ZZZdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    entry = telegram(bot.base)
+    ledger = await deliver_all(
+        WebhookTarget.from_settings(entry, env={"HM_TG_TOKEN": wrong}),
+        tmp_path,
+        [fresh(sample_alert(4))],
+    )
+    try:
+        assert len(ledger.alerts.dead_letters("phone")) == 1
+        fixed = WebhookTarget.from_settings(entry, env={"HM_TG_TOKEN": TOKEN})
+        report = await redeliver(ledger.alerts, {"phone": fixed})
+        assert (report.delivered, report.remaining) == (1, 0)
+        assert ledger.alerts.dead_letters() == []
+    finally:
+        ledger.close()
+    (body,) = bot.delivered
+    assert sample_alert(4).alert_id in body["text"]
+
+
+def test_a_wash_warning_reads_as_a_buy_not_a_sale() -> None:
+    from monitor.alerts.payloads import telegram_text
+
+    warning = fresh(sample_alert(5), kind="wash_warning", loss_usd="400.00")
+    lines = shown(telegram_text(warning)).shown.splitlines()
+    assert lines[0] == "Wash-sale warning BTC"
+    assert "Bought 1.5 @ $100" in lines and "Loss at risk $400.00" in lines
+    assert not any(line.startswith(("Sell ", "Net benefit")) for line in lines)
