@@ -127,6 +127,12 @@ class WebhookSink:
         self._worker = asyncio.create_task(self._work(), name=self.name)
         self._worker.add_done_callback(lambda _: self._progress.set())
         self._gauge()
+        if self.target.legacy_headers:
+            log.warning(
+                "webhook legacy_headers (X-HM-Timestamp, X-HM-Signature) are deprecated and "
+                "go away in the next release: verify the webhook-* headers instead",
+                extra={"subscription": self.target.name},
+            )
         log.info(
             "webhook subscription started",
             extra={

@@ -171,7 +171,7 @@ async def test_a_tampered_body_is_refused_by_a_standard_receiver(
 
 
 async def test_legacy_headers_are_sent_beside_the_standard_ones_when_asked(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver = SpecReceiver(spec_verify)
     await receiver.start()
@@ -189,6 +189,7 @@ async def test_legacy_headers_are_sent_beside_the_standard_ones_when_asked(
         ledger.close()
     (headers,) = receiver.headers
     assert receiver.accepted == [alert.alert_id]
+    assert any("deprecated" in r.getMessage() for r in caplog.records)  # said at start
     # The 0.x scheme: hex HMAC-SHA256 of "{timestamp}.{body}" under the same key bytes.
     key = base64.b64decode(SECRET.removeprefix("whsec_"))
     stamp = headers["x-hm-timestamp"]
