@@ -461,9 +461,13 @@ class LotBook:
         found = (
             self.frame.select("lot_id")
             .with_row_index("row")
-            .filter(pl.col("lot_id").is_in(pl.Series(lot_ids, dtype=pl.String())))
+            .join(
+                pl.DataFrame({"lot_id": lot_ids}, schema={"lot_id": pl.String()}),
+                on="lot_id",
+                how="semi",
+            )
         )
-        return found["row"].cast(pl.Int64).to_numpy()
+        return np.sort(found["row"].cast(pl.Int64).to_numpy())
 
     @property
     def has_unsaved(self) -> bool:

@@ -77,12 +77,18 @@ RECENT_ALERTS = 10  # the last alerts /status shows
 
 def save_state(sinks: Sequence[AlertSink], detector: Detector) -> None:
     """Write the lot alert state that changed since the last alerts (re-arms, crossings
-    inside the cooldown) through the ledger's recorder; nothing without a ledger. A failed
-    write keeps nothing from detection and is tried again with the next alerts' state."""
+    inside the cooldown), and that of lots whose alerts' write failed, through the ledger's
+    recorder; nothing without a ledger. A failed write loses nothing: the lots stay marked
+    and go with the next write."""
     recorder = next((s for s in sinks if isinstance(s, RecordingSink)), None)
-    if recorder is None or not detector.book.has_unsaved:
+    if recorder is None:
         return
     book = detector.book
+    if recorder.unwritten:
+        book.unsaved(book.rows_of(recorder.unwritten))
+        recorder.unwritten = []
+    if not book.has_unsaved:
+        return
     state = book.take_state()
     try:
         recorder.save_state(state)

@@ -48,6 +48,7 @@ class RecordingSink:
         self.name = "ledger"
         self._store = store
         self._lot_states = store if isinstance(store, LotStateStore) else None
+        self.unwritten: list[str] = []  # lots whose state went with a batch that failed
 
     async def start(self) -> None:
         return None
@@ -59,10 +60,15 @@ class RecordingSink:
         self, alerts: Sequence[tuple[Alert, bytes]], lot_state: LotAlertState | None = None
     ) -> list[tuple[Alert, bytes]]:
         """Record the batch, and `lot_state` with it when the store keeps lot state; return
-        the part of the batch that was not in the store before."""
+        the part of the batch that was not in the store before. If the write fails, the
+        lots of `lot_state` are kept in `unwritten` (stages.save_state writes them later)."""
         rows = [(a.alert_id, a.emitted_at, body) for a, body in alerts]
         if self._lot_states is not None and lot_state is not None:
-            fresh = set(self._lot_states.record_alerts(rows, lot_state))
+            try:
+                fresh = set(self._lot_states.record_alerts(rows, lot_state))
+            except Exception:
+                self.unwritten.extend(lot_state.lot_ids)
+                raise
         else:
             fresh = set(self._store.record_alerts(rows))
         kept: list[tuple[Alert, bytes]] = []

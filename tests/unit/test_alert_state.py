@@ -86,3 +86,32 @@ def test_changes_nobody_took_stay_bounded_and_complete() -> None:
     assert taken.armed.tolist() == [True, True]  # the last tick re-armed them
     assert taken.last_alert_ms.tolist() == [ts + 5_998, ts + 5_998]
     assert len(book.take_state()) == 0
+
+
+async def test_state_whose_write_failed_goes_with_the_next_write(tmp_path: Path) -> None:
+    """The ledger fails while L1 alerts (the alert still goes out); once it is back, the
+    next state write (each second, or at stop) carries L1's state."""
+    from monitor.alerts.jsonl import JsonLinesSink
+    from monitor.alerts.recording import RecordingSink
+    from monitor.detect import build_detector
+    from monitor.stages import emit, save_state
+    from streams.ticks import Tick
+
+    frame = parse_portfolio(io.StringIO(LOTS), "t.csv")
+    detector = build_detector(load_settings(env={}), frame, event_time=True)
+    ledger = Ledger(tmp_path / "l.sqlite").open()
+    ledger.close()  # every call fails now
+    out = io.BytesIO()
+    sinks = [RecordingSink(ledger.alerts), JsonLinesSink(stream=out)]
+    ts = 1_790_000_000_000
+    btc = Tick("binance", "BTC/USD", "BTC", "USD", 80_000.0, ts, ts * 1_000_000)
+    alerts = detector.on_tick(btc)
+    assert [a.lot_ids for a in alerts] == [["L1"]]
+    assert await emit(sinks, alerts, 0, lot_state=detector.take_state()) == 1
+    ledger.open()
+    try:
+        assert ledger.alerts.lot_state().height == 0
+        save_state(sinks, detector)
+        assert ledger.alerts.lot_state().rows() == [("L1", False, ts, False)]
+    finally:
+        ledger.close()
