@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import msgspec
 import polars as pl
@@ -188,7 +189,9 @@ class Detector:
                 ),
                 venues=priced.venues,
             )
-            for p in propose(self.book, crossing, priced.usd, tick.ts_ms, self.values)
+            for p in propose(
+                self.book, crossing, self._alert_price(priced, tick), tick.ts_ms, self.values
+            )
         ]
         self.alerts_emitted += len(alerts)
         for alert in alerts:
@@ -199,6 +202,15 @@ class Detector:
                 max(0.0, float(alert.tax_savings_usd))
             )
         return alerts
+
+    def _alert_price(self, priced: AssetPrice, tick: Tick) -> float | Decimal:
+        """The price an alert states and values with: this tick's own digits, exact, when the
+        consensus is this tick's USD price itself (no conversion, no midpoint); else the
+        consensus float (a computed value: there are no venue digits to keep)."""
+        usd_quoted = tick.quote in self.prices.rates.usd_quotes
+        if tick.price_exact and usd_quoted and priced.usd == tick.price:
+            return tick.exact_price()
+        return priced.usd
 
     def _clock(self, tick: Tick) -> Callable[[], str]:
         if self.event_time:

@@ -138,11 +138,12 @@ class Planner:
 
 
 def propose(
-    book: LotBook, crossing: Crossing, price: float, ts_ms: int, planner: Planner
+    book: LotBook, crossing: Crossing, price: float | Decimal, ts_ms: int, planner: Planner
 ) -> list[HarvestProposal]:
     """One proposal per (account, wallet) among the crossed lots (harvest, then deadline,
     then reminder), in (account, wallet) order."""
-    exact_price = Decimal(repr(price))
+    # A Decimal is the venue's own digits (Tick.exact_price); a float the consensus.
+    exact_price = price if isinstance(price, Decimal) else Decimal(repr(price))
     day = EPOCH + timedelta(days=day_of_ms(ts_ms))
     cols = book.columns
     out: list[HarvestProposal] = []

@@ -4,11 +4,15 @@ than a float64 holds, so any float on the way would show."""
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
 import msgspec
 import pytest
 
+from monitor.detect import build_detector
+from monitor.portfolio import parse_portfolio
+from monitor.settings import load_settings
 from streams.feeds.binance import BinanceProtocol
 from streams.feeds.coinbase import CoinbaseProtocol
 from streams.feeds.interface import FeedConfig
@@ -69,3 +73,30 @@ def test_fields_at_their_default_stay_off_the_bus() -> None:
         "venue": "x", "symbol": "A/B", "base": "A", "quote": "B", "price": 0.1, "ts_ms": 1,
         "recv_ns": 2,
     }  # fmt: skip
+
+
+PORTFOLIO = """lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at
+A1,acct-a,cb-1,BTC,2,100000,2026-01-10
+"""
+AT_MS = 1_770_681_600_000  # 2026-02-10T00:00:00Z
+
+
+def _alert_price(quote: str) -> str:
+    lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
+    detector = build_detector(load_settings(), lots, event_time=True, as_of_ms=AT_MS)
+    digits = "47000.000000000000001"  # float64 reads 47000.0
+    tick = Tick(
+        "coinbase", f"BTC/{quote}", "BTC", quote, float(digits), AT_MS, AT_MS * 10**6,
+        price_exact=digits,
+    )  # fmt: skip
+    (alert,) = detector.on_tick(tick)
+    return alert.price
+
+
+def test_an_alert_states_the_venues_digits_when_the_consensus_is_that_usd_tick() -> None:
+    assert _alert_price("USD") == "47000.000000000000001"
+
+
+def test_a_converted_price_is_the_consensus_float_not_the_ticks_digits() -> None:
+    """USDT is converted at its live rate: the alert price is a computed value."""
+    assert _alert_price("USDT") == "47000"
