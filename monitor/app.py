@@ -406,7 +406,8 @@ async def replay(
     the rest of the state is written at the end; so replaying a file in two parts on one
     ledger gives the alerts of one replay of the whole. With `[execution] mode = "paper"`
     each alert is also executed before the next tick (inline), so a paper replay is as
-    deterministic as its alerts.
+    deterministic as its alerts; the executor's time is the ticks' (rebuys fall due at
+    the first tick of their day, at its price), never the wall clock.
     """
     stream = iter(ticks)
     first = next(stream, None)  # the book holds the lots acquired by the first tick's time
@@ -426,10 +427,14 @@ async def replay(
         await execution[0].recover()
     writer = ledger.writer if ledger is not None else None
     try:
+        day = None
         for tick in itertools.chain([first] if first is not None else [], stream):
             if writer is not None:
                 writer.renew_due()  # a long replay keeps the ledger's writer lock
             alerts = detector.on_tick(tick)
+            if execution is not None and tick.ts_ms // 86_400_000 != day:
+                day = tick.ts_ms // 86_400_000  # a new day in event time: rebuys now due
+                await execution[0].at_event_time(tick.ts_ms)
             if alerts:
                 batch = [(a, encode_alert(a)) for a in alerts]
                 if recorder is not None:

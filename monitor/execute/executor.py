@@ -191,7 +191,10 @@ class Executor:
 
     async def handle(self, alert: Alert) -> Intent | None:
         """One alert: its intent (existing or new), carried as far as it can go now."""
-        skip = screen(alert, self.settings)
+        if self._event_time:  # replay: time is the stream's, as far as it has come
+            tick = parse_time(alert.tick_ts)
+            self._event_now = max(tick, self._event_now or tick)
+        skip = screen(alert, self.settings, long_term_exempt=self.ledger.tax.pack.long_term_exempt)
         if skip is not None:
             log.debug("not traded", extra={"alert_id": alert.alert_id, "reason": skip.reason})
             return None
@@ -254,9 +257,9 @@ class Executor:
         if halted:
             self._cancel(intent, halted)
             return
-        now = self._clock()
+        now = self._now()
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        sold_today = self.ledger.intents.sell_notional_since(day)
+        sold_today = self.ledger.intents.sell_notional_since(day, by_fill_time=self._event_time)
         over = self.desk.guard.daily_limit(intent.quantity * intent.price, sold_today, day)
         if over:
             self._cancel(intent, over)
@@ -278,8 +281,10 @@ class Executor:
             self.recorder.rebuy(intent, order)
 
     async def _rebuy(self, intent: Intent) -> None:
-        if self._clock() < intent.rebuy_after or self.desk.halted():
+        if self._now() < intent.rebuy_after or self.desk.halted():
             return  # not yet, or trading is halted: the sale is recorded, the rebuy waits
+        if self._now() < self._windows_end(intent.account, intent.rebuy_asset):
+            return  # a later sale of the asset has a window still open: buying now hurts it
         ref = self._rebuy_reference(intent)
         if ref is None:
             return  # no price for the rebuy asset yet
@@ -302,6 +307,29 @@ class Executor:
         if order is not None:
             self.recorder.rebuy(intent, order)
 
+    async def at_event_time(self, ts_ms: int) -> None:
+        """Replay: the stream has reached `ts_ms`; carry on the intents now due (rebuys)."""
+        when = datetime.fromtimestamp(ts_ms / 1000, UTC)
+        self._event_now = max(when, self._event_now or when)
+        for intent in self.ledger.intents.in_states(ACTIVE):
+            await self.advance(intent)
+
+    def _now(self) -> datetime:
+        """Now: the clock, or in replay the newest alert's tick time (event time), so fills,
+        rebuys and intents carry the stream's time and never run past its last tick."""
+        if self._event_time and self._event_now is not None:
+            return self._event_now
+        return self._clock()
+
+    def _windows_end(self, account: str, asset: str) -> datetime:
+        """When every window the pack opens after the account's harvests of `asset` has
+        closed (the first day a buy re-costs none of them): not just the rebuy's own sale's."""
+        last = self.ledger.last_harvest_day(account, asset)
+        if last is None:
+            return datetime.min.replace(tzinfo=UTC)
+        first = self.ledger.tax.first_rebuy_day(last)
+        return datetime(first.year, first.month, first.day, tzinfo=UTC)
+
     def _cancel(self, intent: Intent, reason: str) -> None:
         self.ledger.intents.end(intent.intent_id, "cancelled", reason)
         log.warning(
@@ -311,15 +339,15 @@ class Executor:
 
     def _ref(self, intent: Intent) -> Reference:
         """The alert's price and tick time: what a paper sell fills at."""
-        return Reference(intent.price / self._quote_usd, self._alert_time(intent) or self._clock())
+        return Reference(intent.price / self._quote_usd, self._alert_time(intent) or self._now())
 
     def _rebuy_reference(self, intent: Intent) -> Reference | None:
-        sale = self._alert_time(intent) or self._clock()
+        sale = self._alert_time(intent) or self._now()
         if intent.rebuy_asset == intent.asset and intent.rebuy_after <= sale:
             return Reference(intent.price / self._quote_usd, sale)  # same tick, same price
         usd = self._price_of(intent.rebuy_asset) if self._price_of is not None else None
         if usd is not None:
-            return Reference(usd / self._quote_usd, self._clock())
+            return Reference(usd / self._quote_usd, self._now())
         if self.settings.execution.mode == "live" and intent.rebuy_asset == intent.asset:
             return self._ref(intent)  # a live market order needs no price; limits use this
         return None

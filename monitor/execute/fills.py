@@ -80,7 +80,7 @@ class FillRecorder:
             return
         loss = sum((d.cost_basis_usd - d.proceeds_usd for d in disposals), ZERO)
         metrics.HARVESTED_LOSS.inc(float(max(loss, ZERO)))
-        metrics.TAX_SAVED.inc(float(self._tax_saved(intent, fill.quantity)))
+        metrics.TAX_SAVED.inc(float(max(ZERO, self._tax_saved(intent, fill.quantity))))
         log.info(
             "harvest sold",
             extra={

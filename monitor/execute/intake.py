@@ -34,10 +34,19 @@ def parse_time(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def screen(alert: Alert, settings: Settings) -> Skip | None:
-    """Alerts that never become intents: other kinds, other accounts, empty plans."""
+def screen(alert: Alert, settings: Settings, *, long_term_exempt: bool = False) -> Skip | None:
+    """Alerts that never become intents: other kinds, other accounts, empty plans, and
+    harvests that are not one: a sale netting to a gain (short plus long term, long left
+    out where it is tax-free) or worth nothing."""
     if alert.kind != "harvest":
         return Skip(f"kind {alert.kind} is not traded")
+    counted = Decimal(alert.short_term_loss_usd) + (
+        ZERO if long_term_exempt else Decimal(alert.long_term_loss_usd)
+    )
+    if counted <= 0:
+        return Skip(f"the sale realizes a net gain ({-counted:f}), not a loss")
+    if Decimal(alert.tax_savings_usd) <= 0:
+        return Skip(f"the harvest is worth {alert.tax_savings_usd}, nothing to gain")
     accounts = settings.execution.accounts
     if accounts and alert.account not in accounts:
         return Skip(f"account {alert.account} is not in [execution] accounts")

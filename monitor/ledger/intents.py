@@ -185,15 +185,17 @@ class IntentTable:
             ).fetchall()
         return [OrderRow(r[0], r[1], r[2], r[3], r[4], undec(r[5]), r[6], r[7]) for r in rows]
 
-    def sell_notional_since(self, since: datetime) -> Decimal:
-        """USD notional (amount x the intent's price) of sell orders created since `since`."""
+    def sell_notional_since(self, since: datetime, *, by_fill_time: bool = False) -> Decimal:
+        """USD notional (amount x the intent's price) of sell orders created since `since`
+        (`by_fill_time`, replay: filled since `since` in the stream's time)."""
         total = Decimal(0)
+        query = "SELECT o.amount, i.price FROM orders o JOIN intents i USING (intent_id) " + (
+            "JOIN fills f USING (client_order_id) WHERE o.leg = 'sell' AND f.at >= ?"
+            if by_fill_time
+            else "WHERE o.leg = 'sell' AND o.created_at >= ?"
+        )
         with self._db.read() as conn:
-            for amount, price in conn.execute(
-                "SELECT o.amount, i.price FROM orders o JOIN intents i USING (intent_id) "
-                "WHERE o.leg = 'sell' AND o.created_at >= ?",
-                (iso(since),),
-            ):
+            for amount, price in conn.execute(query, (iso(since),)):
                 total += undec(amount) * undec(price)
         return total
 

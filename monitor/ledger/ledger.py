@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -147,6 +148,16 @@ class Ledger:
         """Realized disposals sold in calendar `year` (all years when None), by sale day."""
         with self.db.read() as conn:
             return lot_rows.disposals_in(conn, year)
+
+    def last_harvest_day(self, account: str, asset: str) -> date | None:
+        """The day of the account's last harvest sale of `asset`, if any."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT MAX(sold_on) FROM disposals WHERE account = ? AND asset = ? "
+                "AND harvest = 1",
+                (account, asset),
+            ).fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
 
     def rebook(self, account: str, asset: str) -> None:
         """Book (account, asset) again by this ledger's pack (monitor/ledger/books.py)."""

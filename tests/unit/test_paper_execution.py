@@ -249,3 +249,58 @@ def test_a_pro_rata_basis_keeps_the_parts_exact(tmp_path: Path) -> None:
     assert sum(d.cost_basis_usd for d in sold) == Decimal(100)  # exactly the lot's basis
     assert sold[0].cost_basis_usd == Decimal("33.333333333333333333")
     assert ledger.lot("L1")["status"] == "closed"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("short", "long", "saved", "exempt", "traded"),
+    [
+        ("20000.00", "15000.00", "10400.00", False, True),
+        ("10000.00", "-20000.00", "300.00", False, False),  # nets to a 10,000 gain
+        ("-500.00", "0.00", "-185.00", False, False),  # a negative loss
+        ("10000.00", "-20000.00", "3700.00", True, True),  # de: the long gain is tax-free
+        ("100.00", "0.00", "0.00", False, False),  # worth nothing
+    ],
+)
+def test_a_sale_netting_to_a_gain_is_never_executed_as_a_harvest(
+    tmp_path: Path, short: str, long: str, saved: str, exempt: bool, traded: bool
+) -> None:
+    from msgspec.structs import replace as with_fields
+
+    from monitor.execute.intake import screen
+
+    a = with_fields(
+        alert(["L1"], "1"), short_term_loss_usd=short, long_term_loss_usd=long,
+        tax_savings_usd=saved,
+    )  # fmt: skip
+    assert (screen(a, settings(tmp_path), long_term_exempt=exempt) is None) == traded
+
+
+async def test_a_rebuy_waits_for_every_open_window_of_the_asset(tmp_path: Path) -> None:
+    """ca (30-day superficial-loss window): a harvest on 1 March rebuys from 1 April
+    (rebuy_delay_days 31); a second harvest of BTC on 20 March: buying on 2 April would
+    fall inside the second sale's 30 days, so the rebuy waits until 20 April (+31)."""
+    from monitor.tax.rules import tax_rules
+
+    config = settings(tmp_path, **{"tax.jurisdiction": "ca", "harvest.rebuy_delay_days": 31})
+    csv = tmp_path / "p.csv"
+    csv.write_text(HEADER + LOTS, encoding="utf-8")
+    book = Ledger(tmp_path / "ca.sqlite", tax=tax_rules(config.tax)).open()
+    book.import_lots(csv)
+    now = {"t": datetime(2026, 3, 1, 12, tzinfo=UTC)}
+    ex = Executor(config, book, PaperVenue(config.harvest), clock=lambda: now["t"],
+                  price_of=lambda asset: Decimal(30000))  # fmt: skip
+    await ex.recover()
+    await run_one(ex, book, alert(["L1"], "1"))
+    (intent,) = book.intents.in_states(("sell_filled",))
+    with book.db.transaction() as conn:
+        close_for_sale(conn, intent_id="later", alert_id="a-later", plan=[("L2", Decimal("0.1"))],
+                       filled=Decimal("0.1"), net_proceeds=Decimal(3000),
+                       sold_at=datetime(2026, 3, 20, 12, tzinfo=UTC), rules=book.tax)  # fmt: skip
+    now["t"] = datetime(2026, 4, 2, tzinfo=UTC)  # past its own window, not the later one's
+    await ex.drain()
+    assert book.intents.get(intent.intent_id).state == "sell_filled"  # type: ignore[union-attr]
+    now["t"] = datetime(2026, 4, 20, tzinfo=UTC)
+    await ex.drain()
+    assert book.intents.get(intent.intent_id).state == "done"  # type: ignore[union-attr]
+    rebuy = book.lot(f"{intent.intent_id}-rebuy")
+    assert rebuy is not None and rebuy["acquired_at"].startswith("2026-04-20")
