@@ -223,6 +223,17 @@ def test_de_sells_first_in_first_out_and_long_term_units_are_worth_nothing() -> 
     assert (alert.short_term_loss_usd, alert.long_term_loss_usd) == ("13000.00", "-37000.00")
     assert (alert.tax_savings_usd, alert.cost_usd) == ("4810.00", "282.00")
     assert alert.plan.deferral_usd == "0.00"  # the rebuy turns tax-free after a year
+    # The sale realizes OLD's 37,000 gain (tax-free) beside YOUNG's loss: the alert says so.
+    assert "this sale realizes gains too: 37000.00 on 1 lot(s)" in alert.plan.warnings[0]
+
+
+def test_a_sale_netting_to_a_gain_is_not_proposed() -> None:
+    """de, both lots short-term: OLD (bought 2025-12-01 for 10,000) must be sold before
+    YOUNG (13,000 under water): together a 37,000 - 13,000 = 24,000 net gain, no harvest."""
+    lots = "OLD,a,w,BTC,1,10000,2025-12-01\nYOUNG,a,w,BTC,1,60000,2026-01-10\n"
+    d = detector(lots, **{"tax.jurisdiction": "de"})
+    assert tick(d, 47000.0, "2026-02-10T00:00") == []
+    assert d.values.skipped == {"net_gain": 1}
 
 
 def test_de_long_term_lot_under_water_is_not_proposed() -> None:
