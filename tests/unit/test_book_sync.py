@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from monitor.detect import build_detector
 from monitor.execute.book_sync import BookSync
 from monitor.execute.fills import BookChange
@@ -115,11 +117,13 @@ def test_a_realized_loss_moves_the_ytd_position(tmp_path: Path) -> None:
         ledger.close()
 
 
-def test_a_fill_rearms_no_lot(tmp_path: Path) -> None:
-    """L2 (1 BTC at 90,000) alerted at 80,000; a fill of another lot rebuilds the book; two
-    hours later (past the hour of cooldown), still under water and never re-armed, L2 is
-    not alerted again."""
-    sync, ledger = setup(tmp_path)
+@pytest.mark.parametrize("value_model", ["flat", "ytd"])
+def test_a_fill_rearms_no_lot(tmp_path: Path, value_model: str) -> None:
+    """L2 (1 BTC at 90,000) alerted at 80,000; a fill of another lot rebuilds the book (and,
+    with the ytd model, moves the year-to-date position, which rebuilds every index again);
+    two hours later (past the hour of cooldown), still under water and never re-armed, L2
+    is not alerted again."""
+    sync, ledger = setup(tmp_path, **{"tax.value_model": value_model})
     try:
         t0 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp() * 1000)
         [alert] = sync.detector.on_tick(tick(80_000.0, t0))
