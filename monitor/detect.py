@@ -188,6 +188,8 @@ class Detector:
                     planner=self.values,
                 ),
                 venues=priced.venues,
+                consensus_age_ms=priced.age_ms,
+                confirmed_by=priced.trust,
             )
             for p in propose(
                 self.book, crossing, self._alert_price(priced, tick), tick.ts_ms, self.values

@@ -88,6 +88,11 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     tick_ts: str
     emitted_at: str
     venues: int = 1  # venues whose prices agreed on `price` (1: a single fresh venue)
+    # How old the oldest of those venues' prices was at the tick (ms, event time).
+    consensus_age_ms: int = 0
+    # venues: two or more agreed | persistence: one venue, its price held [prices] hold_s
+    # ("" from producers older than the bad-print guard)
+    confirmed_by: str = ""
     plan: Plan | None = None  # monitor/plan.py; None only from producers older than plans
 
 

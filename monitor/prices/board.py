@@ -3,7 +3,11 @@
 For each tick: convert to USD (`QuoteRates`), record it as the venue's latest price of
 the asset, drop venues whose price is older than `max_age_s` (stale), judge the tick
 against the other fresh venues (`consensus`), and give detection the median of the
-venues that agree, with how many they are, and the debounced price (`ConfirmWindow`).
+venues that agree, with how many they are and how old the oldest of their prices is;
+then the bad-print guard (`PriceGuard`) says whether detection may act on that price
+(two venues agree, or one venue's price has persisted), and the debounce
+(`ConfirmWindow`) gives the price crossings are checked at. A tick whose price is no
+price at all (not positive, subnormal, under `min_usd`, an absurd jump) is rejected.
 
 Time is event time: a venue's price is stale when it is more than `max_age_s` older
 than the newest tick of the same asset from any venue (the asset's watermark), so
@@ -24,6 +28,7 @@ from prometheus_client import Counter
 
 from monitor.prices import consensus
 from monitor.prices.confirm import ConfirmWindow
+from monitor.prices.guard import ACTED_ON, GuardRules, PriceGuard, Trust
 from monitor.prices.quotes import QuoteRates
 from streams.ticks import Tick
 
@@ -32,9 +37,17 @@ __all__ = ["AssetPrice", "PriceBoard", "PriceRules", "VenuePrice"]
 PRICE_REJECTED = Counter(
     "hm_price_rejected_total",
     "Ticks the price board did not use, by venue and reason (unsupported_quote, bad_price, "
-    "future_ts, stale, outlier).",
+    "subnormal, below_min, absurd_jump, future_ts, stale, outlier).",
     ["venue", "reason"],
 )
+PRICE_HELD = Counter(
+    "hm_price_held_total",
+    "Consensus prices detection did not act on until confirmed, by reason (single_venue: "
+    "one venue alone for less than [prices] hold_s; jump: moved more than jump_pct within "
+    "hold_s on one venue).",
+    ["reason"],
+)
+_HELD = {reason: PRICE_HELD.labels(reason) for reason in ("single_venue", "jump")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +60,7 @@ class PriceRules:
     max_age_s: float = 30.0
     outlier_pct: float = 0.02
     confirm_ms: int = 0
+    guard: GuardRules = GuardRules()
 
     @property
     def max_age_ms(self) -> int:
@@ -57,10 +71,13 @@ class AssetPrice(msgspec.Struct, frozen=True):
     """The price detection uses for an asset, and where it came from.
 
     `usd` is the consensus (median of the agreeing fresh venues) after this tick;
-    `venues` how many venues it rests on; `confirmed` the price the crossing check uses:
-    the highest consensus price over the last `confirm_ms` (equal to `usd` when
-    confirm_ms is 0), or None while the window is not yet covered. One is made per tick:
-    a msgspec struct, ten times cheaper to make than a frozen dataclass.
+    `venues` how many venues it rests on; `age_ms` how old the oldest of their prices
+    is (event time); `trust` whether detection may act on it (`venues`, `persistence`)
+    or holds it (`single_venue`, `jump`; see `monitor.prices.guard`); `confirmed` the
+    price the crossing check uses: the highest acted-on consensus price over the last
+    `confirm_ms` (equal to `usd` when confirm_ms is 0), or None while the price is held
+    or the window is not yet covered. One is made per tick: a msgspec struct, ten times
+    cheaper to make than a frozen dataclass.
     """
 
     asset: str
@@ -70,6 +87,8 @@ class AssetPrice(msgspec.Struct, frozen=True):
     ts_ms: int
     venues: int = 1
     confirmed: float | None = None
+    age_ms: int = 0
+    trust: Trust = "venues"
 
 
 @dataclass(slots=True)
@@ -101,6 +120,7 @@ class PriceBoard:
             max_age_ms=rules.max_age_ms,
         )
         self.confirm = ConfirmWindow(rules.confirm_ms, max_gap_ms=rules.max_age_ms)
+        self.guard = PriceGuard(rules.guard, max_gap_ms=rules.max_age_ms)
         self.latest: dict[str, AssetPrice] = {}  # last accepted price per asset
         self.rejected: dict[tuple[str, str], int] = {}  # (venue, reason) -> count
         self.venue_last_recv_ns: dict[str, int] = {}  # any tick, used or not
@@ -132,6 +152,9 @@ class PriceBoard:
         if now - ts_ms > max_age_ms:
             return self._reject(tick, "stale")
         usd = price * factor
+        insane = self.guard.insane(base, usd, now)
+        if insane:
+            return self._reject(tick, insane)
         # One price per (asset, venue): a venue's markets of one asset (BTC/USD, BTC/USDT)
         # share it, the latest tick wins.
         venues = state.venues
@@ -144,7 +167,7 @@ class PriceBoard:
             # The only venue of the asset, fresh (not stale, above): no reference to judge
             # it by, so it is no outlier and the consensus is its own price.
             mine.outlier = False
-            usd_now, count = usd, 1
+            usd_now, count, oldest = usd, 1, ts_ms
         else:
             outlier_pct = self.rules.outlier_pct
             names, prices = self._fresh(state, now)
@@ -157,10 +180,19 @@ class PriceBoard:
             agree = consensus.agreeing(prices, outlier_pct)
             usd_now = consensus.median([prices[j] for j in agree])
             count = len(agree)
-        confirmed = usd_now if confirm.confirm_ms == 0 else confirm.update(base, now, usd_now)
-        result = AssetPrice(base, usd_now, venue, tick.symbol, ts_ms, count, confirmed)
+            oldest = min(venues[names[j]].ts_ms for j in agree)
+        trust = self.guard.judge(base, now, usd_now, count)
+        confirmed: float | None = None
+        if trust in ACTED_ON:
+            confirmed = usd_now if confirm.confirm_ms == 0 else confirm.update(base, now, usd_now)
+        else:
+            _HELD[trust].inc()
+        result = AssetPrice(
+            base, usd_now, venue, tick.symbol, ts_ms, count, confirmed, now - oldest, trust
+        )
         self.latest[base] = result
-        if base in rates.stable and quote in rates.usd_quotes:  # rates.is_rate(base, quote)
+        # A stablecoin's USD price converts every price quoted in it: only once acted on.
+        if confirmed is not None and base in rates.stable and quote in rates.usd_quotes:
             rates.observe(base, usd_now, now)
         return result
 
@@ -174,6 +206,18 @@ class PriceBoard:
         self.rejected[key] = self.rejected.get(key, 0) + 1
         PRICE_REJECTED.labels(tick.venue, reason).inc()
         return reason
+
+    def acted_usd(self, asset: str) -> float | None:
+        """The last consensus price of `asset` detection acted on (None: none yet)."""
+        return self.guard.acted_usd(asset)
+
+    def venue_usd(self, asset: str, venue: str) -> float | None:
+        """`venue`'s own latest USD price of `asset` while fresh in event time, else None."""
+        state = self._assets.get(asset)
+        mine = state.venues.get(venue) if state is not None else None
+        if state is None or mine is None or state.watermark - mine.ts_ms > self._max_age_ms:
+            return None
+        return mine.usd
 
     # Health (wall clock) -------------------------------------------------------------------
 
@@ -198,6 +242,7 @@ class PriceBoard:
             out[asset] = {
                 "usd": last.usd if last else None,
                 "venues": last.venues if last else 0,
+                "trust": last.trust if last else None,
                 "by_venue": {
                     v: {
                         "usd": p.usd,

@@ -11,6 +11,7 @@ from pydantic import (
 )
 
 from monitor.prices.board import PriceRules
+from monitor.prices.guard import GuardRules
 from monitor.settings.base import _Section
 from streams.bus.interface import BusConfig
 
@@ -114,6 +115,14 @@ class PriceSettings(_Section):
     outlier_pct: float = Field(default=0.02, gt=0, lt=1)  # from the other venues' median
     confirm_ms: int = Field(default=0, ge=0)  # a crossing must last this long (0: at once)
     venue_stale_s: float = Field(default=60.0, gt=0)  # no tick this long: venue reported
+    # The bad-print guard (monitor.prices.guard): a price one venue alone supports, or
+    # that moved more than jump_pct within hold_s, is acted on once it has persisted
+    # hold_s (event time); two agreeing venues confirm it at once.
+    hold_s: float = Field(default=30.0, ge=0)  # 0: a single venue's price at once
+    jump_pct: float = Field(default=0.10, gt=0, lt=1)
+    min_usd: float = Field(default=1e-12, gt=0)  # lower USD prices are rejected
+    absurd_factor: float = Field(default=10.0, gt=1)  # x above/below the last acted-on price
+    absurd_window_s: float = Field(default=3600.0, ge=0)  # ... of this long ago: rejected
 
     @field_validator("usd_quotes")
     @classmethod
@@ -147,6 +156,13 @@ class PriceSettings(_Section):
             max_age_s=self.max_age_s,
             outlier_pct=self.outlier_pct,
             confirm_ms=self.confirm_ms,
+            guard=GuardRules(
+                hold_s=self.hold_s,
+                jump_pct=self.jump_pct,
+                min_usd=self.min_usd,
+                absurd_factor=self.absurd_factor,
+                absurd_window_s=self.absurd_window_s,
+            ),
         )
 
 

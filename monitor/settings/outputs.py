@@ -138,6 +138,8 @@ class ExecutionSettings(_Section):
     poll_interval_s: float = Field(default=1.0, gt=0)  # between order status checks
     recovery_grace_s: float = Field(default=10.0, ge=0)  # >= the venue's receive window
     max_alert_age_s: float = Field(default=120.0, ge=0)  # older alerts are not traded; 0: any
+    min_venues: int = Field(default=0, ge=0)  # agreeing venues a traded price needs; 0: auto
+    max_slippage_pct: float = Field(default=0.02, gt=0, lt=1)  # venue price vs alert price
 
 
 class MetricsSettings(_Section):

@@ -25,6 +25,10 @@ E1,acct-a,cb-1,ETH,10,40000,2026-05-05
 """
 
 
+# One venue's ticks acted on at once ([prices] hold_s = 0): the book's logic is tested here.
+ONE_VENUE = {"prices.hold_s": 0}
+
+
 def ms(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
 
@@ -37,7 +41,7 @@ def tick(price: float, at: str, base: str = "BTC") -> Tick:
 @pytest.fixture
 def detector():  # type: ignore[no-untyped-def]
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
-    return build_detector(load_settings(), lots, event_time=True)
+    return build_detector(load_settings(overrides=ONE_VENUE), lots, event_time=True)
 
 
 def test_price_above_every_trigger_emits_nothing(detector) -> None:  # type: ignore[no-untyped-def]
@@ -104,7 +108,9 @@ def test_lot_turning_long_term_changes_its_trigger() -> None:
     short: (0.37*40000 - 25) / (10*0.373) = 3961.13; long: (0.20*40000 - 25)/(10*0.203) = 3928.57.
     """
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
-    s = load_settings(overrides={"harvest.min_loss_pct": 0.0, "harvest.min_loss_usd": 0.0})
+    s = load_settings(
+        overrides={**ONE_VENUE, "harvest.min_loss_pct": 0.0, "harvest.min_loss_usd": 0.0}
+    )
     short = build_detector(s, lots, event_time=True)
     long = build_detector(s, lots, event_time=True)
     assert [a.lot_ids for a in short.on_tick(tick(3_950.0, "2027-05-05T23:59:59", "ETH"))] == [
@@ -115,7 +121,9 @@ def test_lot_turning_long_term_changes_its_trigger() -> None:
 
 def test_index_is_rebuilt_when_the_day_passes_a_lot_anniversary() -> None:
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
-    s = load_settings(overrides={"harvest.min_loss_pct": 0.0, "harvest.min_loss_usd": 0.0})
+    s = load_settings(
+        overrides={**ONE_VENUE, "harvest.min_loss_pct": 0.0, "harvest.min_loss_usd": 0.0}
+    )
     detector = build_detector(s, lots, event_time=True)
     assert (
         detector.on_tick(tick(3_950.0, "2027-05-05T12:00:00", "ETH"))[0].short_term_loss_usd
@@ -134,7 +142,7 @@ def test_tick_in_a_non_usd_quote_is_rejected(detector) -> None:  # type: ignore[
 
 def test_alert_ids_are_deterministic_and_distinct(detector) -> None:  # type: ignore[no-untyped-def]
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
-    twin = build_detector(load_settings(), lots, event_time=True)
+    twin = build_detector(load_settings(overrides=ONE_VENUE), lots, event_time=True)
     first = detector.on_tick(tick(47_000.0, "2026-02-10T00:00:00"))
     second = twin.on_tick(tick(47_000.0, "2026-02-10T00:00:00"))
     assert [a.alert_id for a in first] == [a.alert_id for a in second]

@@ -33,8 +33,13 @@ def detector(**overrides: Any) -> Detector:
     return build_detector(load_settings(overrides=overrides), lots, event_time=True)
 
 
+def at_once(**overrides: Any) -> Detector:
+    """A detector that acts on one venue's price at once ([prices] hold_s = 0)."""
+    return detector(**{"prices.hold_s": 0, **overrides})
+
+
 def test_crossing_alerts_only_once_it_has_lasted_confirm_ms() -> None:
-    d = detector(**{"prices.confirm_ms": 2000})
+    d = at_once(**{"prices.confirm_ms": 2000})
     assert d.on_tick(tick("binance", 47_000.0, 0)) == []
     assert d.on_tick(tick("binance", 47_000.0, 1999)) == []
     alerts = d.on_tick(tick("binance", 47_000.0, 2000))
@@ -43,7 +48,7 @@ def test_crossing_alerts_only_once_it_has_lasted_confirm_ms() -> None:
 
 
 def test_a_dip_that_comes_back_inside_confirm_ms_alerts_nothing() -> None:
-    d = detector(**{"prices.confirm_ms": 2000})
+    d = at_once(**{"prices.confirm_ms": 2000})
     d.on_tick(tick("binance", 62_000.0, 0))
     d.on_tick(tick("binance", 62_000.0, 2000))
     assert d.on_tick(tick("binance", 47_000.0, 2500)) == []
@@ -54,17 +59,23 @@ def test_a_dip_that_comes_back_inside_confirm_ms_alerts_nothing() -> None:
 
 
 def test_confirm_ms_zero_alerts_on_the_first_tick() -> None:
-    assert len(detector().on_tick(tick("binance", 47_000.0, 0))) == 2
+    assert len(at_once().on_tick(tick("binance", 47_000.0, 0))) == 2
 
 
-def test_single_venue_alert_says_one_venue() -> None:
-    alerts = detector().on_tick(tick("kraken", 47_000.0, 0))
-    assert [a.venues for a in alerts] == [1, 1]
+def test_single_venue_alerts_once_its_price_persisted_and_says_so() -> None:
+    d = detector(**{"prices.hold_s": 30})
+    assert d.on_tick(tick("kraken", 47_000.0, 0)) == []  # one venue, not yet 30 s of it
+    assert d.on_tick(tick("kraken", 47_010.0, 20_000)) == []
+    alerts = d.on_tick(tick("kraken", 47_020.0, 30_000))
+    assert [(a.venues, a.confirmed_by, a.consensus_age_ms) for a in alerts] == [
+        (1, "persistence", 0),
+        (1, "persistence", 0),
+    ]
 
 
 def test_three_agreeing_venues_are_counted_on_the_alert() -> None:
     # Triggers on 2026-02-10: A1 47,500 (5% under its 50,000 unit basis), B1 57,000.
-    d = detector()
+    d = at_once()
     assert [a.lot_ids for a in d.on_tick(tick("binance", 47_600.0, 0, "BTC/USDT"))] == [["B1"]]
     assert d.on_tick(tick("coinbase", 47_550.0, 10)) == []  # median 47,575
     assert d.on_tick(tick("kraken", 47_300.0, 20)) == []  # median 47,550
@@ -96,8 +107,15 @@ def test_flash_wick_on_one_of_three_venues_alerts_nothing() -> None:
 
 
 def test_venues_is_appended_after_the_original_alert_fields() -> None:
-    alert = detector().on_tick(tick("kraken", 47_000.0, 0))[0]
+    alert = at_once().on_tick(tick("kraken", 47_000.0, 0))[0]
     keys = list(json.loads(encode_alert(alert)))
     assert keys[:2] == ["schema", "alert_id"]
     end = keys.index("emitted_at")
-    assert keys[end - 1 : end + 2] == ["tick_ts", "emitted_at", "venues"]
+    assert keys[end - 1 :] == [
+        "tick_ts",
+        "emitted_at",
+        "venues",
+        "consensus_age_ms",
+        "confirmed_by",
+        "plan",
+    ]

@@ -4,6 +4,7 @@ the de-peg alarm and the confirm_ms debounce, by hand-computed cases."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -11,6 +12,7 @@ from prometheus_client import REGISTRY
 from monitor.prices import AssetPrice, PriceBoard, PriceRules
 from monitor.prices.confirm import ConfirmWindow
 from monitor.prices.consensus import agreeing, median, reference
+from monitor.prices.guard import GuardRules
 from streams.ticks import Tick
 
 T0 = 1_785_000_000_000  # 2026-07-25, ms
@@ -20,6 +22,11 @@ def tick(venue: str, price: float, at_ms: int = 0, symbol: str = "BTC/USD") -> T
     base, quote = symbol.split("/")
     ts = T0 + at_ms
     return Tick(venue, symbol, base, quote, price, ts, ts * 1_000_000)
+
+
+def at_once(**rules: Any) -> PriceRules:
+    """Rules that act on one venue's price at once (no hold): for conversion and debounce."""
+    return PriceRules(guard=GuardRules(hold_s=0.0), **rules)
 
 
 def priced(result: AssetPrice | str) -> AssetPrice:
@@ -60,10 +67,13 @@ def test_one_wick_among_three_leaves_the_two_good_venues_agreeing() -> None:
 # The board -----------------------------------------------------------------------------------
 
 
-def test_single_venue_price_is_taken_and_says_one_venue() -> None:
-    board = PriceBoard()
+def test_single_venue_price_is_held_until_it_has_persisted_hold_s() -> None:
+    board = PriceBoard(PriceRules(guard=GuardRules(hold_s=30.0)))
     p = priced(board.update(tick("binance", 100.0)))
-    assert (p.usd, p.venues, p.confirmed) == (100.0, 1, 100.0)
+    assert (p.usd, p.venues, p.confirmed, p.trust) == (100.0, 1, None, "single_venue")
+    assert priced(board.update(tick("binance", 100.5, 29_999))).confirmed is None
+    p = priced(board.update(tick("binance", 100.4, 30_000)))
+    assert (p.usd, p.venues, p.confirmed, p.trust) == (100.4, 1, 100.4, "persistence")
 
 
 def test_consensus_is_the_median_of_fresh_agreeing_venues() -> None:
@@ -140,7 +150,7 @@ def test_usdt_quote_converts_at_the_peg_without_a_live_rate() -> None:
 
 
 def test_usdt_quote_converts_at_the_live_usdt_usd_price() -> None:
-    board = PriceBoard()
+    board = PriceBoard(at_once())
     board.update(tick("kraken", 0.998, 0, "USDT/USD"))
     p = priced(board.update(tick("binance", 100_000.0, 100, "BTC/USDT")))
     assert p.usd == pytest.approx(99_800.0)
@@ -154,7 +164,7 @@ def test_stale_live_rate_falls_back_to_the_peg() -> None:
 
 
 def test_depeg_raises_the_alarm_moves_prices_and_clears(caplog: pytest.LogCaptureFixture) -> None:
-    board = PriceBoard(PriceRules(depeg_pct=0.005))
+    board = PriceBoard(at_once(depeg_pct=0.005))
     alarms = sample("hm_quote_depeg_alarms_total", quote="USDT")
     board.update(tick("kraken", 0.996, 0, "USDT/USD"))  # 0.4% off: no alarm
     assert sample("hm_quote_depeg", quote="USDT") == 0.0
@@ -203,7 +213,7 @@ def test_confirm_window_restarts_after_a_gap_and_zero_means_now() -> None:
 
 
 def test_board_passes_the_confirmed_price_in_event_time() -> None:
-    board = PriceBoard(PriceRules(confirm_ms=2000))
+    board = PriceBoard(at_once(confirm_ms=2000))
     assert priced(board.update(tick("binance", 100.0, 0))).confirmed is None
     assert priced(board.update(tick("binance", 90.0, 1000))).confirmed is None
     assert priced(board.update(tick("binance", 90.0, 2000))).confirmed == 100.0

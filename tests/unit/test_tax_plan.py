@@ -28,7 +28,10 @@ def ms(text: str) -> int:
 
 
 def detector(lots: str, **overrides: Any) -> Detector:
-    settings = load_settings(overrides={"prices.usd_quotes": ["USD"], **overrides})
+    # One venue's ticks, acted on at once ([prices] hold_s = 0): the tax logic is tested here.
+    settings = load_settings(
+        overrides={"prices.usd_quotes": ["USD"], "prices.hold_s": 0, **overrides}
+    )
     return build_detector(
         settings, parse_portfolio(io.StringIO(HEADER + lots), "t.csv"), event_time=True
     )
