@@ -20,12 +20,16 @@ from monitor.ledger import Ledger
 from monitor.settings import Settings
 
 
-def make_venue(settings: Settings, env: Mapping[str, str] | None = None) -> Venue:
-    """paper: the in-process venue; live: ccxt with keys from `env` (default os.environ)
-    or key files (a dry run needs none)."""
+def make_venue(
+    settings: Settings,
+    env: Mapping[str, str] | None = None,
+    venue_price: Callable[[str], Decimal | None] | None = None,
+) -> Venue:
+    """paper: the in-process venue (its current price from `venue_price`); live: ccxt with
+    keys from `env` (default os.environ) or key files (a dry run needs none)."""
     ex = settings.execution
     if ex.mode == "paper":
-        return PaperVenue(settings.harvest, ex.quote_usd)
+        return PaperVenue(settings.harvest, ex.quote_usd, venue_price)
     credentials = None if ex.dry_run else load_credentials(ex, env)
     return CcxtVenue(ex, credentials)
 
@@ -39,6 +43,7 @@ def make_executor(
     clock: Callable[[], datetime] | None = None,
     env: Mapping[str, str] | None = None,
     event_time: bool = False,
+    venue_price: Callable[[str], Decimal | None] | None = None,
 ) -> Executor | None:
     """The executor for `[execution] mode`, or None in alert-only mode."""
     if settings.execution.mode == "alert":
@@ -46,7 +51,7 @@ def make_executor(
     return Executor(
         settings,
         ledger,
-        make_venue(settings, env),
+        make_venue(settings, env, venue_price),
         listeners=listeners,
         price_of=price_of,
         clock=clock,
@@ -104,12 +109,22 @@ def execution_stage(
     board = detector.prices
 
     def price_of(asset: str) -> Decimal | None:
-        latest = board.latest.get(asset)
-        return Decimal(repr(latest.usd)) if latest is not None else None
+        usd = board.acted_usd(asset)  # never a held (unconfirmed) price
+        return Decimal(repr(usd)) if usd is not None else None
+
+    def venue_price(asset: str) -> Decimal | None:
+        """The paper venue's own price: the execution venue's fresh tick, else consensus."""
+        usd = board.venue_usd(asset, settings.execution.venue)
+        return Decimal(repr(usd)) if usd is not None else price_of(asset)
 
     sync = BookSync(settings, detector, ledger)
     executor = make_executor(
-        settings, ledger, listeners=[sync.apply], price_of=price_of, event_time=inline
+        settings,
+        ledger,
+        listeners=[sync.apply],
+        price_of=price_of,
+        venue_price=venue_price,
+        event_time=inline,
     )
     assert executor is not None  # mode is paper or live here
     return executor, ExecutionSink(ledger, executor, inline=inline)

@@ -126,6 +126,19 @@ class CcxtVenue:
             min_cost=_dec(limits.get("cost", {}).get("min")),
         )
 
+    async def price(self, symbol: str) -> Decimal | None:
+        """The ticker's best bid (what a market sell meets), else its last trade price."""
+        try:
+            ticker = await self._exchange.fetch_ticker(symbol)
+        except ccxt_errors.BaseError as exc:
+            log.warning(
+                "no current price from the venue",
+                extra={"venue": self.name, "symbol": symbol, "error": str(exc)},
+            )
+            return None
+        value = ticker.get("bid") or ticker.get("last")
+        return _dec(value) if value else None
+
     async def create_market_order(
         self, symbol: str, side: Side, amount: Decimal, client_order_id: str, ref: Reference
     ) -> VenueOrder:

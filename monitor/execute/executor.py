@@ -25,7 +25,7 @@ import msgspec
 from monitor.alerts.schema import Alert, decode_alert
 from monitor.execute import metrics
 from monitor.execute.fills import FillRecorder, Listener
-from monitor.execute.guardrails import Guardrails
+from monitor.execute.guardrails import Guardrails, min_venues
 from monitor.execute.idempotency import intent_id
 from monitor.execute.intake import build_intent, parse_time, screen
 from monitor.execute.orders import OrderDesk, Pending
@@ -93,6 +93,7 @@ class Executor:
         # own clock), never the wall clock, which would find every replayed alert stale.
         self._event_time = event_time
         self._event_now: datetime | None = None
+        self._min_venues = min_venues(settings)
 
     @property
     def listeners(self) -> list[Listener]:
@@ -214,10 +215,19 @@ class Executor:
             refusal = str(exc)
         candidate, reason = build_intent(alert, self.settings, rules, self._open(alert))
         notional = candidate.quantity * candidate.price
-        reason = refusal or reason or self._stale(alert) or self.desk.guard.harvest_limit(notional)
+        guard = self.desk.guard
+        checks = (  # the first that refuses names the reason
+            ("market", refusal),
+            ("plan", reason),
+            ("stale_alert", self._stale(alert)),
+            ("min_venues", guard.price_support(alert.venues, alert.confirmed_by, self._min_venues)),
+            ("harvest_limit", guard.harvest_limit(notional)),
+        )
+        tag, reason = next(((t, r) for t, r in checks if r), ("", ""))
         intent, _ = self.ledger.intents.plan(candidate)
         if intent.state == "planned" and reason:
             self.ledger.intents.end(intent.intent_id, "cancelled", reason)
+            metrics.REFUSED.labels(tag).inc()
         if reason or intent.state == "cancelled":
             log.warning(
                 "harvest not executed",
@@ -255,14 +265,22 @@ class Executor:
     async def _sell(self, intent: Intent) -> None:
         halted = self.desk.halted()
         if halted:
-            self._cancel(intent, halted)
+            self._cancel(intent, halted, "kill_switch")
             return
         now = self._now()
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         sold_today = self.ledger.intents.sell_notional_since(day, by_fill_time=self._event_time)
         over = self.desk.guard.daily_limit(intent.quantity * intent.price, sold_today, day)
         if over:
-            self._cancel(intent, over)
+            self._cancel(intent, over, "daily_limit")
+            return
+        # The venue's own price now: a sale far from the alert's price is not sent (a bad
+        # print that reached an alert, a market that moved since, a wrong quote rate).
+        current = await self.venue.price(intent.symbol)
+        current_usd = current * self._quote_usd if current is not None else None
+        off = self.desk.guard.slippage(self.venue.name, current_usd, intent.price)
+        if off:
+            self._cancel(intent, off, "slippage" if current_usd is not None else "no_price")
             return
         order = await self.desk.send(
             intent, "sell", intent.symbol, intent.quantity, self._ref(intent)
@@ -330,8 +348,9 @@ class Executor:
         first = self.ledger.tax.first_rebuy_day(last)
         return datetime(first.year, first.month, first.day, tzinfo=UTC)
 
-    def _cancel(self, intent: Intent, reason: str) -> None:
+    def _cancel(self, intent: Intent, reason: str, tag: str) -> None:
         self.ledger.intents.end(intent.intent_id, "cancelled", reason)
+        metrics.REFUSED.labels(tag).inc()
         log.warning(
             "harvest not executed",
             extra={"alert_id": intent.alert_id, "intent_id": intent.intent_id, "reason": reason},

@@ -29,3 +29,9 @@ VENUE_UP = Gauge(
     "1 while the execution venue answers; 0 while it is unreachable and the executor retries "
     "it (alerts still go out).",
 )
+REFUSED = Counter(
+    "hm_execution_refused_total",
+    "Harvests not traded by a pre-trade check, by reason (min_venues, slippage, no_price, "
+    "kill_switch, harvest_limit, daily_limit, stale_alert, market, plan).",
+    ["reason"],
+)

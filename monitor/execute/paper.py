@@ -3,11 +3,14 @@
 Slippage moves the price against the order (down for a sell, up for a buy) and the fee
 is `fee_rate` of the filled notional, in quote; both come from `[harvest]`, the same
 numbers the alert's cost estimate used. Market rules come from `[harvest]` step sizes
-and minimum notional, so a paper plan is rounded the way the plan expects.
+and minimum notional, so a paper plan is rounded the way the plan expects. Its current
+price (checked before a sale) is what `price_of` says: in the pipeline, the latest fresh
+tick of `[execution] venue` on the price board, else the acted-on consensus.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from monitor.execute.venue import MarketRules, Reference, Side, VenueOrder
@@ -19,8 +22,14 @@ class PaperVenue:
 
     name = "paper"
 
-    def __init__(self, harvest: HarvestSettings, quote_usd: Decimal = Decimal(1)) -> None:
+    def __init__(
+        self,
+        harvest: HarvestSettings,
+        quote_usd: Decimal = Decimal(1),
+        price_of: Callable[[str], Decimal | None] | None = None,
+    ) -> None:
         self._harvest = harvest
+        self._price_of = price_of  # USD price of an asset now; None: no market view
         self._slippage = Decimal(repr(harvest.slippage_bps)) / Decimal(10_000)
         self._fee_rate = Decimal(repr(harvest.fee_rate))
         self._quote_usd = quote_usd
@@ -36,6 +45,10 @@ class PaperVenue:
         asset = symbol.partition("/")[0]
         step = self._harvest.step_sizes.get(asset, self._harvest.step_size)
         return MarketRules(symbol, step, min_cost=self._harvest.min_notional_usd / self._quote_usd)
+
+    async def price(self, symbol: str) -> Decimal | None:
+        usd = self._price_of(symbol.partition("/")[0]) if self._price_of is not None else None
+        return usd / self._quote_usd if usd is not None else None
 
     async def create_market_order(
         self, symbol: str, side: Side, amount: Decimal, client_order_id: str, ref: Reference

@@ -88,6 +88,12 @@ class Venue(Protocol):
 
     async def market(self, symbol: str) -> MarketRules: ...
 
+    async def price(self, symbol: str) -> Decimal | None:
+        """The venue's own current price of `symbol` (quote per base), None when unknown.
+
+        Read before a sale is sent, to refuse one far from the alert's price."""
+        ...
+
     async def create_market_order(
         self, symbol: str, side: Side, amount: Decimal, client_order_id: str, ref: Reference
     ) -> VenueOrder: ...

@@ -60,7 +60,7 @@ class PriceRules:
     max_age_s: float = 30.0
     outlier_pct: float = 0.02
     confirm_ms: int = 0
-    guard: GuardRules = GuardRules()
+    guard: GuardRules = field(default_factory=GuardRules)
 
     @property
     def max_age_ms(self) -> int:

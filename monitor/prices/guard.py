@@ -133,13 +133,14 @@ class PriceGuard:
         if usd < self.rules.min_usd:
             return "below_min"
         state = self._states.get(asset)
-        if state is not None and state.acted_ms is not None:
-            if ts_ms - state.acted_ms <= self._absurd_window_ms:
-                factor = self.rules.absurd_factor
-                ref = state.acted_usd
-                if usd > ref * factor or usd * factor < ref:
-                    return "absurd_jump"
-        return ""
+        if (
+            state is None
+            or state.acted_ms is None
+            or ts_ms - state.acted_ms > self._absurd_window_ms
+        ):
+            return ""  # no recent acted-on price to jump from
+        factor, ref = self.rules.absurd_factor, state.acted_usd
+        return "absurd_jump" if usd > ref * factor or usd * factor < ref else ""
 
     def judge(self, asset: str, now_ms: int, usd: float, venues: int) -> Trust:
         """Record the asset's consensus `usd` (on `venues` venues) at `now_ms`; its trust.

@@ -1,8 +1,9 @@
 """A fake Binance spot REST API on loopback, close enough for ccxt's binance client.
 
 Speaks the endpoints the executor uses, with Binance's field names, signed requests
-(HMAC-SHA256 of the query, `X-MBX-APIKEY`) and error codes: exchangeInfo, order
-(POST new with newClientOrderId, GET by origClientOrderId, DELETE), myTrades, account.
+(HMAC-SHA256 of the query, `X-MBX-APIKEY`) and error codes: exchangeInfo, ticker/24hr
+(public; bid and ask around `prices`), order (POST new with newClientOrderId, GET by
+origClientOrderId, DELETE), myTrades, account.
 Market orders fill at once at the configured price; Binance takes a sell's commission
 in the quote asset and a buy's in the base asset, and so does this server.
 
@@ -101,6 +102,7 @@ class FakeBinance:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
+        app.router.add_get("/api/v3/ticker/24hr", self._ticker_24hr)
         app.router.add_post("/api/v3/order", self._new_order)
         app.router.add_get("/api/v3/order", self._get_order)
         app.router.add_delete("/api/v3/order", self._cancel_order)
@@ -173,6 +175,41 @@ class FakeBinance:
                 "rateLimits": [],
                 "exchangeFilters": [],
                 "symbols": symbols,
+            }
+        )
+
+    async def _ticker_24hr(self, request: web.Request) -> web.Response:
+        """GET /api/v3/ticker/24hr?symbol=BTCUSDT: the fields ccxt reads, Binance's names."""
+        symbol = request.query.get("symbol", "")
+        self.requests.append(f"GET ticker {symbol}")
+        price = self.prices.get(symbol)
+        if price is None:
+            return _error(400, -1121, "Invalid symbol.")
+        now = _now_ms()
+        text = f"{price:.8f}"
+        return web.json_response(
+            {
+                "symbol": symbol,
+                "priceChange": "0.00000000",
+                "priceChangePercent": "0.000",
+                "weightedAvgPrice": text,
+                "prevClosePrice": text,
+                "lastPrice": text,
+                "lastQty": "0.01000000",
+                "bidPrice": text,
+                "bidQty": "1.00000000",
+                "askPrice": f"{price + Decimal('0.01'):.8f}",
+                "askQty": "1.00000000",
+                "openPrice": text,
+                "highPrice": text,
+                "lowPrice": text,
+                "volume": "100.00000000",
+                "quoteVolume": f"{price * 100:.8f}",
+                "openTime": now - 86_400_000,
+                "closeTime": now,
+                "firstId": 1,
+                "lastId": 100,
+                "count": 100,
             }
         )
 

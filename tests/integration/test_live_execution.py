@@ -59,6 +59,8 @@ def harvest_alert() -> Alert:
         symbol="BTC/USDT",
         tick_ts=tick_ts,
         emitted_at=tick_ts,
+        venues=3,
+        confirmed_by="venues",
     )
 
 
@@ -265,3 +267,42 @@ async def test_an_unreachable_venue_is_retried_until_it_answers(tmp_path: Path) 
         await venue.stop()
     assert_one_harvest(venue, ledger)
     ledger.close()
+
+
+async def test_a_sale_far_from_the_venue_price_is_not_sent(
+    tmp_path: Path, venue: FakeBinance
+) -> None:
+    """The venue's ticker says 36,000 while the alert said 40,000: 10% away, not sent."""
+    ledger = prepared_ledger(tmp_path)
+    venue.prices["BTCUSDT"] = Decimal("36000")
+    env = env_for(tmp_path, venue.url)
+    executor = make_executor(load_settings(None, env=env), ledger, env=env)
+    assert executor is not None
+    await executor.start()
+    await executor.recover()
+    await executor.drain()
+    await executor.stop()
+    assert "GET ticker BTCUSDT" in venue.requests
+    assert venue.orders == [] and not any(r.startswith("POST order") for r in venue.requests)
+    [intent] = ledger.intents.in_states(("cancelled",))
+    assert intent.reason == (
+        "binance price 36000 USD is 10.00% from the alert price 40000 (max_slippage_pct 0.02)"
+    )
+    assert ledger.open_lots().height == 2
+
+
+async def test_the_venue_price_is_read_before_the_sale_is_sent(
+    tmp_path: Path, venue: FakeBinance
+) -> None:
+    ledger = prepared_ledger(tmp_path)
+    env = env_for(tmp_path, venue.url)
+    executor = make_executor(load_settings(None, env=env), ledger, env=env)
+    assert executor is not None
+    await executor.start()
+    await executor.recover()
+    await executor.drain()
+    await executor.stop()
+    ticker = venue.requests.index("GET ticker BTCUSDT")
+    sell = next(i for i, r in enumerate(venue.requests) if r.startswith("POST order"))
+    assert ticker < sell
+    assert_one_harvest(venue, ledger)

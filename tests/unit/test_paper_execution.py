@@ -23,6 +23,11 @@ HEADER = "lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at\n"
 LOTS = "L1,acct,w1,BTC,1,60000,2025-03-01\nL2,acct,w1,BTC,0.5,35000,2024-01-10\n"
 
 
+def at_40000(asset: str) -> Decimal | None:
+    """The paper venue's market view: every asset at the alerts' price."""
+    return Decimal(40000)
+
+
 def settings(tmp_path: Path, **overrides: object) -> Settings:
     base = {
         "execution.mode": "paper",
@@ -58,6 +63,8 @@ def alert(lot_ids: list[str], quantity: str, price: str = "40000", n: int = 0) -
         symbol="BTC/USDT",
         tick_ts=tick_ts,
         emitted_at=tick_ts,
+        venues=3,
+        confirmed_by="venues",
     )
 
 
@@ -79,7 +86,7 @@ async def test_a_paper_harvest_sells_rebuys_and_records_everything(
     tmp_path: Path, ledger: Ledger
 ) -> None:
     changes: list[BookChange] = []
-    venue = PaperVenue(settings(tmp_path).harvest)
+    venue = PaperVenue(settings(tmp_path).harvest, price_of=at_40000)
     ex = Executor(
         settings(tmp_path),
         ledger,
@@ -122,7 +129,7 @@ async def test_a_paper_harvest_sells_rebuys_and_records_everything(
 
 
 async def test_the_same_alert_twice_is_one_harvest(tmp_path: Path, ledger: Ledger) -> None:
-    venue = PaperVenue(settings(tmp_path).harvest)
+    venue = PaperVenue(settings(tmp_path).harvest, price_of=at_40000)
     ex = Executor(settings(tmp_path), ledger, venue)
     await ex.recover()
     a = alert(["L1"], "1")
@@ -135,7 +142,7 @@ async def test_the_same_alert_twice_is_one_harvest(tmp_path: Path, ledger: Ledge
 
 
 async def test_a_lot_already_sold_is_not_sold_again(tmp_path: Path, ledger: Ledger) -> None:
-    venue = PaperVenue(settings(tmp_path).harvest)
+    venue = PaperVenue(settings(tmp_path).harvest, price_of=at_40000)
     ex = Executor(settings(tmp_path, **{"harvest.rebuy": "none"}), ledger, venue)
     await ex.recover()
     await run_one(ex, ledger, alert(["L1"], "1"))
@@ -149,7 +156,7 @@ async def test_a_lot_already_sold_is_not_sold_again(tmp_path: Path, ledger: Ledg
 
 async def test_kill_switch_file_stops_the_sell(tmp_path: Path, ledger: Ledger) -> None:
     (tmp_path / "KILL").write_text("", encoding="utf-8")
-    venue = PaperVenue(settings(tmp_path).harvest)
+    venue = PaperVenue(settings(tmp_path).harvest, price_of=at_40000)
     ex = Executor(settings(tmp_path), ledger, venue)
     await ex.recover()
     await run_one(ex, ledger, alert(["L1"], "1"))
@@ -168,7 +175,7 @@ async def test_guardrails_cap_a_harvest_and_a_day(tmp_path: Path, ledger: Ledger
             "harvest.rebuy": "none",
         },
     )
-    venue = PaperVenue(s.harvest)
+    venue = PaperVenue(s.harvest, price_of=at_40000)
     ex = Executor(s, ledger, venue)
     await ex.recover()
     await run_one(ex, ledger, alert(["L1", "L2"], "1.5"))  # 60000 USD > 50000
@@ -204,7 +211,7 @@ async def test_a_partial_sell_closes_lots_in_plan_order_pro_rata(
     tmp_path: Path, ledger: Ledger
 ) -> None:
     s = settings(tmp_path)
-    ex = Executor(s, ledger, HalfFillVenue(s.harvest))
+    ex = Executor(s, ledger, HalfFillVenue(s.harvest, price_of=at_40000))
     await ex.recover()
     a = alert(["L1", "L2"], "1.5")
     await run_one(ex, ledger, a)
