@@ -56,6 +56,9 @@ class LotPlan:
 
 BENCH_OVERRIDES: dict[str, Any] = {
     "feeds": [{"venue": VENUE, "quotes": [QUOTE]}],  # the one simulated venue
+    # Its market takes 1 ms of event time per step: a hold_s of persistence would hold
+    # every price of a run. The guard still runs on every tick (its cost is measured).
+    "prices.hold_s": 0.0,
     "harvest.cooldown_s": 0.0,  # a lot may alert again as soon as it re-arms ...
     "harvest.rearm_pct": 0.001,  # ... which takes a 0.1% rise above its trigger
     "alerts.stdout": False,  # the bench puts its own sinks in

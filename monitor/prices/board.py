@@ -120,7 +120,7 @@ class PriceBoard:
             max_age_ms=rules.max_age_ms,
         )
         self.confirm = ConfirmWindow(rules.confirm_ms, max_gap_ms=rules.max_age_ms)
-        self.guard = PriceGuard(rules.guard, max_gap_ms=rules.max_age_ms)
+        self.guard = PriceGuard(rules.guard)
         self.latest: dict[str, AssetPrice] = {}  # last accepted price per asset
         self.rejected: dict[tuple[str, str], int] = {}  # (venue, reason) -> count
         self.venue_last_recv_ns: dict[str, int] = {}  # any tick, used or not

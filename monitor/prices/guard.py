@@ -16,8 +16,9 @@ consensus (`PriceGuard.insane`): non-finite or not positive, subnormal, under
 of the last `absurd_window_s`.
 
 Time is the asset's event time (the board's watermark), so a replay is deterministic.
-A gap longer than `max_gap_ms` with no price clears what the guard knew of the asset's
-recent prices: a single venue heard after a hole must persist again.
+Prices are read as a step function (each holds until the next), so sparse ticks (one a
+minute in a replay) persist just as dense ones do: two prints a minute apart within
+`jump_pct` of each other have persisted for a minute.
 """
 
 from __future__ import annotations
@@ -67,12 +68,6 @@ class _Window:
         self.lows: deque[tuple[int, float]] = deque()  # (seq, price), prices increasing
         self.seq = 0  # sequence number of the next entry
 
-    def clear(self) -> None:
-        self.times.clear()
-        self.prices.clear()
-        self.highs.clear()
-        self.lows.clear()
-
     def push(self, ts_ms: int, price: float) -> None:
         seq = self.seq
         self.seq += 1
@@ -106,7 +101,6 @@ class _Window:
 class _State:
     window: _Window = field(default_factory=_Window)
     single_since: int | None = None  # since when one venue alone prices the asset
-    last_ms: int | None = None  # time of the last price fed in
     acted_usd: float = 0.0  # the last price detection acted on, and when
     acted_ms: int | None = None
     trust: Trust = "single_venue"  # of the latest price
@@ -115,12 +109,11 @@ class _State:
 class PriceGuard:
     """Per asset: is a consensus price acted on, and is a tick's price sane at all."""
 
-    def __init__(self, rules: GuardRules, max_gap_ms: int) -> None:
+    def __init__(self, rules: GuardRules) -> None:
         if rules.hold_s < 0 or not 0 < rules.jump_pct < 1 or rules.absurd_factor <= 1:
             raise ValueError("hold_s >= 0, 0 < jump_pct < 1 and absurd_factor > 1 required")
         self.rules = rules
         self.hold_ms = rules.hold_ms
-        self.max_gap_ms = max_gap_ms
         self._absurd_window_ms = int(rules.absurd_window_s * 1000)
         self._states: dict[str, _State] = {}
 
@@ -151,10 +144,6 @@ class PriceGuard:
         if state is None:
             state = self._states[asset] = _State()
         window = state.window
-        if state.last_ms is not None and now_ms - state.last_ms > self.max_gap_ms:
-            window.clear()  # nobody knows what the price did in the hole
-            state.single_since = None
-        state.last_ms = now_ms
         window.push(now_ms, usd)
         start = now_ms - self.hold_ms
         window.trim(start)

@@ -65,6 +65,13 @@ def test_demo_prints_alerts_and_status_and_serves_metrics(tmp_path: Path) -> Non
     assert all(a.kind in {"harvest", "deadline", "wash_warning"} for a in alerts)
     harvests = [a for a in alerts if a.kind == "harvest"]
     assert harvests and all(float(a.net_benefit_usd) >= 25.0 for a in harvests)
+    # No alert on one venue's price (issue 10): in its first moments the demo hears one
+    # venue before the others; those prices are held until a second venue agrees (a 14 s
+    # demo is shorter than [prices] hold_s, so nothing is confirmed by persistence).
+    priced = [a for a in alerts if a.kind in {"harvest", "deadline"}]
+    assert all(a.venues >= 2 and a.confirmed_by == "venues" for a in priced), [
+        (a.asset, a.venues, a.confirmed_by) for a in priced if a.venues < 2
+    ][:5]
     assert len({a.alert_id for a in alerts}) == len(alerts)
     assert "[status]" in stderr_text and "alerts" in stderr_text
     assert json.loads(health)["ticks_in"] >= 0

@@ -80,6 +80,8 @@ async def test_simulated_exchange_through_kafka_to_an_alert(kafka_broker: str) -
             "metrics.port": 0,
             "alerts.stdout": False,
             "feeds": [{"venue": "binance"}],
+            # One venue: its price is acted on once it has persisted hold_s.
+            "prices.hold_s": 2.0,
         }
     )
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "e2e.csv")
@@ -110,6 +112,7 @@ async def test_simulated_exchange_through_kafka_to_an_alert(kafka_broker: str) -
     for alert in got:
         assert abs(Decimal(alert.price) - 60_000) < 600  # near where the market was put
         assert alert.alert_id.startswith("hma_")
+        assert (alert.venues, alert.confirmed_by) == (1, "persistence")
     cost_rate = Decimal("0.003")  # 2 x (0.001 fee + 5 bps slippage)
     check_amounts(first, Decimal("0.37"), cost_rate, Decimal("120000"))
     check_amounts(second, Decimal("0.37"), cost_rate, Decimal("150000"))

@@ -35,7 +35,9 @@ def test_paper_replay_then_report_harvests(tmp_path: Path) -> None:
     config.write_text(
         f'[ledger]\npath = "{ledger_path}"\n\n'
         '[execution]\nmode = "paper"\nmax_alert_age_s = 0\nmax_harvest_usd = 0\n'
-        f'max_daily_usd = 0\nkill_switch_file = "{tmp_path / "KILL"}"\n',
+        f'max_daily_usd = 0\nkill_switch_file = "{tmp_path / "KILL"}"\n'
+        # The tick file is one venue's: a single-venue deployment (min_venues 1).
+        '\n[[feeds]]\nvenue = "binance"\n',
         encoding="utf-8",
     )
     ticks = drawdown(tmp_path / "ticks.jsonl")

@@ -89,11 +89,13 @@ def test_replay_reports_bad_lines_with_numbers_and_goes_on(tmp_path: Path) -> No
         '{"venue":"binance","symbol":"BTC/USDT","price":90000,"ts":1785000000000}\n'
         "{not json\n"
         '{"venue":"binance","symbol":"BTC/USDT","price":10000,"ts":1785000060000}\n'
+        # One venue's fall to 10,000 is acted on once it has persisted [prices] hold_s.
+        '{"venue":"binance","symbol":"BTC/USDT","price":10000,"ts":1785000120000}\n'
     )
     done = cli("replay", "--portfolio", str(EXAMPLE), "--ticks", str(ticks))
     assert done.returncode == 0, done.stderr
     assert f"{ticks}:2:" in done.stderr
-    assert "replayed 2 ticks (1 rejected)" in done.stderr
+    assert "replayed 3 ticks (1 rejected)" in done.stderr
     assert any(json.loads(line)["asset"] == "BTC" for line in done.stdout.splitlines())
 
 

@@ -54,6 +54,7 @@ def settings_for(tmp_path: Path, hook_url: str, ws_port: int) -> Settings:
         overrides={
             "ledger.path": str(tmp_path / "ledger.sqlite"),
             "metrics.port": 0,
+            "prices.hold_s": 0,  # one venue's ticks, acted on at once: delivery is tested here
             "alerts.stdout": True,
             "webhooks": [{"name": "hook", "url": hook_url, "secret_env": "TEST_HOOK_SECRET"}],
             "subscriptions.websocket_port": ws_port,

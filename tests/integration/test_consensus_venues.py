@@ -183,3 +183,38 @@ async def test_usdt_depeg_moves_usdt_prices_and_raises_the_alarm() -> None:
     assert rate is not None and abs(rate - 0.97) < 0.001
     price = pipeline.detector.prices.latest["BTC"].usd
     assert abs(price / 62_000.0 - 1) < 0.005  # the USD price did not move with USDT
+
+
+@pytest.mark.timeout(90)
+async def test_bad_prints_of_the_last_fresh_venue_alert_nothing() -> None:
+    """Issue 10: three venues agree; two go quiet past max_age_s; the one left prints
+    0.00009 (an absurd jump: rejected) and 31,000 (half the market: held), one print
+    each. Before the guard either print alerted at its price."""
+    async with three_venues() as venues:
+        absurd = sample("hm_price_rejected_total", venue="kraken", reason="absurd_jump")
+        held = sample("hm_price_held_total", reason="jump") + sample(
+            "hm_price_held_total", reason="single_venue"
+        )
+
+        async def scenario(p: Pipeline) -> None:
+            assert p.detector is not None
+            await wait_for("three venues agreeing on BTC", lambda: consensus_venues(p) == 3)
+            venues.stall("binance", 20.0)
+            venues.stall("coinbase", 20.0)
+            await wait_for("kraken alone on BTC", lambda: consensus_venues(p) == 1)
+            await asyncio.sleep(2.5)  # past hold_s: kraken's own price has persisted
+            venues.flash_wick("kraken", "BTC", 1.5e-9, prints=1)  # 0.000093
+            await asyncio.sleep(1.0)
+            venues.flash_wick("kraken", "BTC", 0.5, prints=1)  # 31,000
+            await asyncio.sleep(2.0)
+
+        pipeline, alerts = await run(venues, scenario, max_age_s=1.0, hold_s=2.0)
+    assert alerts == []
+    assert sample("hm_price_rejected_total", venue="kraken", reason="absurd_jump") > absurd
+    assert (
+        sample("hm_price_held_total", reason="jump")
+        + sample("hm_price_held_total", reason="single_venue")
+        > held
+    )
+    assert pipeline.detector is not None
+    assert pipeline.detector.prices.latest["BTC"].venues == 1

@@ -34,6 +34,9 @@ async def test_fills_update_the_running_book(tmp_path: Path) -> None:
             "portfolio.path": str(tmp_path / "p.csv"),
             "ledger.path": str(tmp_path / "ledger.sqlite"),
             "metrics.port": 0,
+            # A single-venue deployment whose price is acted on at once: min_venues is 1.
+            "feeds": [{"venue": "binance"}],
+            "prices.hold_s": 0,
             "execution.mode": "paper",
             "execution.max_harvest_usd": 0,
             "execution.max_daily_usd": 0,

@@ -58,6 +58,7 @@ def paper_settings(tmp_path: Path) -> Settings:
         env={},
         overrides={
             "ledger.path": str(tmp_path / "ledger.sqlite"),
+            "feeds": [{"venue": "binance"}],  # the ticks are one venue's: min_venues 1
             "execution.mode": "paper",
             "execution.max_alert_age_s": 0,  # event time: the alerts are "old"
             "execution.max_harvest_usd": 0,

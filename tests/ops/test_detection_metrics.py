@@ -27,7 +27,8 @@ def value(name: str, asset: str) -> float:
 
 
 def test_a_crossing_tick_moves_the_detection_metrics() -> None:
-    detector = build_detector(load_settings(), parse_portfolio(io.StringIO(LOTS), "ops.csv"))
+    settings = load_settings(overrides={"prices.hold_s": 0})  # one venue's tick, at once
+    detector = build_detector(settings, parse_portfolio(io.StringIO(LOTS), "ops.csv"))
     ts = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp() * 1000)
     # At 40: Z1 (unit 100) loses 600, Z2 (unit 50) loses 50, Z3 (unit 10) is in profit.
     alerts = detector.on_tick(Tick("binance", "ZOPS/USDT", "ZOPS", "USDT", 40.0, ts, ts * 10**6))

@@ -16,7 +16,7 @@ RULES = GuardRules(hold_s=30.0, jump_pct=0.10, min_usd=1e-12, absurd_factor=10.0
 
 
 def guard(rules: GuardRules = RULES) -> PriceGuard:
-    return PriceGuard(rules, max_gap_ms=30_000)
+    return PriceGuard(rules)
 
 
 def tick(venue: str, price: float, at_ms: int = 0, symbol: str = "BTC/USD") -> Tick:
@@ -82,12 +82,13 @@ def test_a_second_venue_confirms_a_jump_at_once() -> None:
     assert g.judge("BTC", 31_000, 50_000.0, 2) == "venues"
 
 
-def test_a_gap_longer_than_max_age_makes_one_venue_persist_again() -> None:
+def test_sparse_ticks_a_minute_apart_persist_like_dense_ones() -> None:
     g = guard()
-    g.judge("BTC", 0, 62_000.0, 1)
-    assert g.judge("BTC", 30_000, 62_000.0, 1) == "persistence"
-    assert g.judge("BTC", 60_001, 62_000.0, 1) == "single_venue"  # 30.001 s of silence
-    assert g.judge("BTC", 90_001, 62_000.0, 1) == "persistence"
+    assert g.judge("BTC", 0, 62_000.0, 1) == "single_venue"
+    # 62,000 held from 0 to 60 s (a step function), then 61,500: within 10%.
+    assert g.judge("BTC", 60_000, 61_500.0, 1) == "persistence"
+    # A bad print a minute later is a jump from the 61,500 in effect 30 s before.
+    assert g.judge("BTC", 120_000, 40_000.0, 1) == "jump"
 
 
 def test_hold_zero_acts_on_one_venue_at_once() -> None:
