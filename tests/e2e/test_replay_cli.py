@@ -123,12 +123,19 @@ def test_paper_replay_judges_alert_age_in_event_time(tmp_path: Path) -> None:
     t0 = 1_735_776_000_000  # 2025-01-02T00:00:00Z
     ticks.write_text(
         "".join(
-            json.dumps({"venue": "binance", "symbol": "BTC/USDT", "price": p, "ts": t0 + i}) + "\n"
+            # A minute apart: one venue's prices are acted on once they persist hold_s.
+            json.dumps(
+                {"venue": "binance", "symbol": "BTC/USDT", "price": p, "ts": t0 + i * 60_000}
+            )
+            + "\n"
             for i, p in enumerate([99000, 98000, 90000, 80000])
         )
     )
     config = tmp_path / "paper.toml"
-    config.write_text(f'[execution]\nmode = "paper"\nkill_switch_file = "{tmp_path / "KILL"}"\n')
+    config.write_text(  # one venue's ticks: a single-venue deployment (min_venues 1)
+        f'[execution]\nmode = "paper"\nkill_switch_file = "{tmp_path / "KILL"}"\n'
+        '\n[[feeds]]\nvenue = "binance"\n'
+    )
     ledger = tmp_path / "ledger.sqlite"
     done = cli(
         "replay", "--portfolio", str(portfolio), "--ticks", str(ticks),
