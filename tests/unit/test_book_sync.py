@@ -123,7 +123,8 @@ def test_a_fill_rearms_no_lot(tmp_path: Path, value_model: str) -> None:
     with the ytd model, moves the year-to-date position, which rebuilds every index again);
     two hours later (past the hour of cooldown), still under water and never re-armed, L2
     is not alerted again."""
-    sync, ledger = setup(tmp_path, **{"tax.value_model": value_model})
+    # One venue's ticks, acted on at once ([prices] hold_s = 0).
+    sync, ledger = setup(tmp_path, **{"tax.value_model": value_model, "prices.hold_s": 0})
     try:
         t0 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp() * 1000)
         [alert] = sync.detector.on_tick(tick(80_000.0, t0))
