@@ -197,7 +197,7 @@ def test_reminders_for_a_lot_still_under_water() -> None:
     """L1: trigger 57,000 (the 5% rule binds: 60,000 - 100 = 59,900; net
     (0.37*60,000 - 25) / 0.373 = 59,450.40), re-arms at 58,140; remind_after_s 2 h."""
     lots = parse_portfolio(io.StringIO(ONE_LOT), "test.csv")
-    s = load_settings(env={}, overrides={"harvest.remind_after_s": 7200})
+    s = load_settings(env={}, overrides={**ONE_VENUE, "harvest.remind_after_s": 7200})
     detector = build_detector(s, lots, event_time=True)
 
     def kinds(price: float, at: str) -> list[str]:
@@ -216,7 +216,7 @@ def test_reminders_for_a_lot_still_under_water() -> None:
 
 def test_no_reminders_by_default() -> None:
     lots = parse_portfolio(io.StringIO(ONE_LOT), "test.csv")
-    detector = build_detector(load_settings(env={}), lots, event_time=True)
+    detector = build_detector(load_settings(env={}, overrides=ONE_VENUE), lots, event_time=True)
     assert [a.kind for a in detector.on_tick(tick(56_000.0, "2026-02-10T00:00:00"))] == ["harvest"]
     for hour in range(1, 24):
         assert detector.on_tick(tick(55_000.0, f"2026-02-10T{hour:02d}:00:00")) == []

@@ -27,7 +27,8 @@ def test_distance_to_the_highest_trigger_under_the_price() -> None:
     lots = parse_portfolio(
         [HEADER, "L1,a,w,IVA,1,60000,2026-01-02", "L2,a,w,IVA,1,50000,2026-01-02"], "t"
     )
-    detector = build_detector(Settings(), lots, event_time=True)
+    one_venue = Settings(prices={"hold_s": 0})  # one venue's ticks, acted on at once
+    detector = build_detector(one_venue, lots, event_time=True)
     tick = Tick("v", "IVA/USD", "IVA", "USD", 58000.0, MARCH_1, MARCH_1 * 1_000_000)
     detector.on_tick(tick)
     investor.refresh_triggers(detector.book, dict(detector.exposure.prices))
