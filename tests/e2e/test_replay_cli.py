@@ -240,7 +240,11 @@ def test_a_lot_is_not_sold_before_it_was_acquired(tmp_path: Path) -> None:
     )
     january = 1_735_776_000_000  # 2025-01-02T00:00:00Z
     june = 1_748_822_400_000  # 2025-06-02T00:00:00Z
-    prices = [(january, 99000), (january + 60_000, 80000), (june, 99000), (june + 60_000, 70000)]
+    # One venue's falls are acted on once they have persisted [prices] hold_s (a minute).
+    prices = [
+        (january, 99000), (january + 60_000, 80000), (january + 120_000, 80000),
+        (june, 99000), (june + 60_000, 70000), (june + 120_000, 70000),
+    ]  # fmt: skip
     ticks = tmp_path / "t.jsonl"
     ticks.write_text(
         "".join(
@@ -249,7 +253,10 @@ def test_a_lot_is_not_sold_before_it_was_acquired(tmp_path: Path) -> None:
         )
     )
     config = tmp_path / "paper.toml"
-    config.write_text(f'[execution]\nmode = "paper"\nkill_switch_file = "{tmp_path / "KILL"}"\n')
+    config.write_text(  # one venue's ticks: a single-venue deployment (min_venues 1)
+        f'[execution]\nmode = "paper"\nkill_switch_file = "{tmp_path / "KILL"}"\n'
+        '\n[[feeds]]\nvenue = "binance"\n'
+    )
     ledger = tmp_path / "ledger.sqlite"
     done = cli(
         "replay", "--portfolio", str(portfolio), "--ticks", str(ticks),

@@ -98,7 +98,8 @@ async def test_state_whose_write_failed_goes_with_the_next_write(tmp_path: Path)
     from streams.ticks import Tick
 
     frame = parse_portfolio(io.StringIO(LOTS), "t.csv")
-    detector = build_detector(load_settings(env={}), frame, event_time=True)
+    one_venue = load_settings(env={}, overrides={"prices.hold_s": 0})  # acted on at once
+    detector = build_detector(one_venue, frame, event_time=True)
     ledger = Ledger(tmp_path / "l.sqlite").open()
     ledger.close()  # every call fails now
     out = io.BytesIO()

@@ -83,7 +83,8 @@ AT_MS = 1_770_681_600_000  # 2026-02-10T00:00:00Z
 
 def _alert_price(quote: str) -> str:
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
-    detector = build_detector(load_settings(), lots, event_time=True, as_of_ms=AT_MS)
+    one_venue = load_settings(overrides={"prices.hold_s": 0})  # one venue's tick, at once
+    detector = build_detector(one_venue, lots, event_time=True, as_of_ms=AT_MS)
     digits = "47000.000000000000001"  # float64 reads 47000.0
     tick = Tick(
         "coinbase", f"BTC/{quote}", "BTC", quote, float(digits), AT_MS, AT_MS * 10**6,

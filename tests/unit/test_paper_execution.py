@@ -294,7 +294,8 @@ async def test_a_rebuy_waits_for_every_open_window_of_the_asset(tmp_path: Path) 
     book = Ledger(tmp_path / "ca.sqlite", tax=tax_rules(config.tax)).open()
     book.import_lots(csv)
     now = {"t": datetime(2026, 3, 1, 12, tzinfo=UTC)}
-    ex = Executor(config, book, PaperVenue(config.harvest), clock=lambda: now["t"],
+    ex = Executor(config, book, PaperVenue(config.harvest, price_of=at_40000),
+                  clock=lambda: now["t"],
                   price_of=lambda asset: Decimal(30000))  # fmt: skip
     await ex.recover()
     await run_one(ex, book, alert(["L1"], "1"))
