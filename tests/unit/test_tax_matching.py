@@ -283,3 +283,35 @@ def test_rows_add_up_to_their_sale_and_disallowance_sits_on_loss_rows() -> None:
     booked = book(us, "a", "X", buys, [sale("S", "2025-03-31", [("G", "1"), ("L", "1")], "2000")])
     rows = {d.lot_id: d for d in booked.sales["S"].rows}
     assert (rows["G"].disallowed_loss_usd, rows["L"].disallowed_loss_usd) == (D(0), D(1000))
+
+
+def test_acb_worked_example_with_fees() -> None:
+    """adjustedcostbase.ca, 'How to calculate ACB and capital gains' (CRA's average-cost
+    method; fees in the cost and out of the proceeds): buy 100 at 50 + 10 fee (ACB 5,010);
+    sell 50 at 120 - 10 fee: proceeds 5,990, ACB 2,505, gain 3,485; buy 50 at 130 + 10
+    (ACB 9,015 for 100, 90.15 a share); sell 40 at 90 - 10: proceeds 3,590, ACB 3,606,
+    loss 16. (CRA's own guide states the method without figures we could cite here.)"""
+    buys = [buy("B1", "2014-03-03", "100", "5010"), buy("B2", "2014-07-18", "50", "6510")]
+    sales = [
+        sale("S1", "2014-05-01", [("B1", "50")], "5990"),
+        sale("S2", "2014-09-25", [("B1", "40")], "3590"),
+    ]
+    booked = book(CA, "a", "X", buys, sales)
+    assert (cost(booked, "S1"), gain(booked, "S1")) == (D(2505), D(3485))
+    assert (cost(booked, "S2"), gain(booked, "S2")) == (D(3606), D(-16))
+    assert pool(booked) == (D(60), D(5409))
+
+
+def test_superficial_loss_worked_example() -> None:
+    """adjustedcostbase.ca, 'What is the superficial loss rule' (example 1): 100 bought at
+    50 (5,000) on 6 Jan 2014, sold at 30 (3,000) on 3 Nov 2014, 100 bought back at 30 the
+    next day and held: the 2,000 loss is superficial, added to the new shares' ACB
+    (3,000 + 2,000 = 5,000); sold at 80 (8,000) on 2 Dec 2015: a 3,000 gain."""
+    buys = [buy("B1", "2014-01-06", "100", "5000"), buy("B2", "2014-11-04", "100", "3000")]
+    sales = [
+        sale("S1", "2014-11-03", [("B1", "100")], "3000"),
+        sale("S2", "2015-12-02", [("B2", "100")], "8000"),
+    ]
+    booked = book(CA, "a", "X", buys, sales)
+    assert (booked.sales["S1"].disallowed, gain(booked, "S1")) == (D(2000), D(0))
+    assert (cost(booked, "S2"), gain(booked, "S2")) == (D(5000), D(3000))
