@@ -248,7 +248,15 @@ def plan_one(
         deadline = min(tax.long_term_from(lot.acquired) or day for lot in planned)
     else:
         floor = exact(book.rules.on((day - EPOCH).days).min_net_benefit_usd)
-        recheck = modified or disallowed.amount > 0 or tax.value_model == "ytd"
+        # The trigger values a lot alone (pool packs: at the pool's average over every
+        # lot); same-day matching, a cut quantity, a disallowance or the ytd position can
+        # make the sale worth less: value it again.
+        recheck = (
+            modified
+            or disallowed.amount > 0
+            or tax.value_model == "ytd"
+            or tax.pack.basis == "pool"
+        )
         if recheck and value - cost < floor:
             return "below_min_net_benefit"
     rebuy, warnings = rebuy_plan(book, planner, account, asset, day, proceeds)

@@ -8,7 +8,10 @@ and term must be equal, exactly.
 
 The us pack with a 30-day wash-sale window keeps its sales 61 days apart: a replacement
 unit is used once (IRC 1091), and which were used by an earlier sale is history the book
-does not carry (docs/tax.md, "What is modelled loosely").
+does not carry. The ca pack keeps them 31 days apart: a sale within 30 days of a
+superficial loss changes what is held at the end of that loss's period, so the loss,
+and the pool the later sale is booked from, are re-costed by it (docs/tax.md, "What is
+modelled loosely").
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def test_the_plan_realizes_what_the_ledger_books(
     name, extra = pack
     config = load_settings(overrides={"tax.jurisdiction": name, **extra})
     rules = tax_rules(config.tax)
-    spaced = rules.window_days > 0 and name == "us"
+    spacing = {"us": 61, "ca": 31}.get(name, 0) if rules.window_days > 0 else 0
     with tempfile.TemporaryDirectory() as scratch:
         ledger = Ledger(Path(scratch) / "l.sqlite", tax=rules).open()
         try:
@@ -77,7 +80,7 @@ def test_the_plan_realizes_what_the_ledger_books(
                     lot = frame(f"L{n}", wallet, qty, qty * price, when)
                     ledger.import_frame(lot, f"step{n}")
                     continue
-                if spaced and last_sale is not None and when - last_sale < timedelta(days=61):
+                if last_sale is not None and when - last_sale < timedelta(days=spacing):
                     continue
                 book = build_book(config, ledger.open_lots(), rules)
                 rows = book.wallet_rows("a", wallet, "BTC")
