@@ -2,7 +2,8 @@
 
 A wheel holds the package's Python files plus `[tool.setuptools.package-data]`; anything
 read from outside `monitor/` (the repository's config/) is missing after installation.
-Checked by hand with a wheel installed into an empty directory (docs/replay.md).
+Also checked by hand: a wheel (`pip wheel --no-deps .`) installed with `pip install --target`
+into an empty directory runs `demo` and `replay --example` from another directory.
 """
 
 from __future__ import annotations
