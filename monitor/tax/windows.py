@@ -79,7 +79,7 @@ class Disallowance:
 
     amount: Decimal
     allowed_from: date | None
-    reason: str  # "", wash_sale, superficial_loss, uk_same_day
+    reason: str  # "", wash_sale, superficial_loss
 
 
 NONE = Disallowance(ZERO, None, "")

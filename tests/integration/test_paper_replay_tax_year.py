@@ -67,6 +67,7 @@ def pack_settings(tmp_path: Path, pack: str) -> Settings:
         env={},
         overrides={
             "ledger.path": str(tmp_path / "ledger.sqlite"),
+            "feeds": [{"venue": "binance"}],  # the ticks are one venue's: min_venues 1
             "tax.jurisdiction": pack,
             "execution.mode": "paper",
             "execution.max_alert_age_s": 0,
