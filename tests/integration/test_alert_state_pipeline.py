@@ -31,7 +31,13 @@ def btc_tick(price: float) -> Tick:
 async def test_the_running_pipeline_writes_alert_state_and_rearms(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     settings = load_settings(
-        env={}, overrides={"ledger.path": str(path), "metrics.port": 0, "alerts.stdout": True}
+        env={},
+        overrides={
+            "ledger.path": str(path),
+            "metrics.port": 0,
+            "alerts.stdout": True,
+            "prices.hold_s": 0,  # one venue's ticks, acted on at once: alert state is tested
+        },
     )
     lots = parse_portfolio(io.StringIO(PORTFOLIO), "test.csv")
     stdout = io.BytesIO()
