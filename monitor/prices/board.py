@@ -192,7 +192,7 @@ class PriceBoard:
         )
         self.latest[base] = result
         # A stablecoin's USD price converts every price quoted in it: only once acted on.
-        if confirmed is not None and base in rates.stable and quote in rates.usd_quotes:
+        if trust in ACTED_ON and base in rates.stable and quote in rates.usd_quotes:
             rates.observe(base, usd_now, now)
         return result
 

@@ -69,7 +69,6 @@ def pack_settings(tmp_path: Path, pack: str) -> Settings:
             "ledger.path": str(tmp_path / "ledger.sqlite"),
             "feeds": [{"venue": "binance"}],  # the ticks are one venue's: min_venues 1
             "tax.jurisdiction": pack,
-            "feeds": [{"venue": "binance"}],  # the ticks are one venue's: min_venues 1
             "execution.mode": "paper",
             "execution.max_alert_age_s": 0,
             "execution.max_harvest_usd": 0,

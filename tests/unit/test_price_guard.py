@@ -168,3 +168,15 @@ def test_consensus_age_is_the_oldest_agreeing_venue_price() -> None:
     p = board.update(tick("kraken", 100.2, 9_500))
     assert isinstance(p, AssetPrice)
     assert (p.venues, p.age_ms, p.trust) == (3, 9_500, "venues")
+
+
+def test_a_stablecoin_rate_moves_conversion_only_once_acted_on() -> None:
+    """USDT/USD from one venue is held: BTC/USDT still converts at the peg. Once a second
+    venue agrees (whatever the confirm_ms debounce), the live rate converts."""
+    board = PriceBoard(PriceRules(confirm_ms=5_000, guard=RULES))
+    board.update(tick("kraken", 0.97, 0, "USDT/USD"))
+    p = board.update(tick("binance", 100_000.0, 10, "BTC/USDT"))
+    assert isinstance(p, AssetPrice) and p.usd == 100_000.0
+    board.update(tick("coinbase", 0.97, 20, "USDT/USD"))
+    p = board.update(tick("binance", 100_000.0, 30, "BTC/USDT"))
+    assert isinstance(p, AssetPrice) and p.usd == pytest.approx(97_000.0)
