@@ -104,12 +104,11 @@ class AlertClient:
                 if code == 1008 and not reason.startswith(RETRYABLE_CLOSE):
                     raise SubscriptionRefused(f"closed by server: {reason}") from exc
                 self.ended = f"disconnected ({code} {reason or 'no reason'})"
-                self._on_event(self.ended)
             except OSError as exc:
                 self.ended = f"cannot connect: {exc}"
-                self._on_event(self.ended)
             if not self._reconnect:
-                return
+                return  # the caller says why (self.ended), once
+            self._on_event(self.ended)
             failures += 1
             initial, cap = self._backoff
             delay = min(cap, initial * 2 ** min(failures - 1, 16)) * (0.5 + random.random() / 2)

@@ -149,3 +149,4 @@ def test_alerts_tail_that_cannot_connect_exits_non_zero() -> None:
     done = cli("alerts", "tail", "--url", url, "--no-reconnect", env={"HM_ALERTS_TOKEN": "t"})
     assert done.returncode == 1
     assert one_error(done).startswith(f"error: {url}: cannot connect:")
+    assert done.stderr.strip().splitlines() == [one_error(done)]  # said once, not twice
