@@ -99,6 +99,12 @@ def test_sell_quantity_no_cap_when_max_sell_is_zero() -> None:
     assert sell_quantity(D(34), D(100), D(0), D(0), D(0)) == (D(34), "")
 
 
+def test_sell_quantity_a_cap_of_one_dollar_still_caps() -> None:
+    """Cap 1 at 100: 0.01 units, not the whole unit held (any cap over 0 applies)."""
+    assert sell_quantity(D(1), D(100), D(0), D(0), D(1)) == (D("0.01"), "")
+    assert sell_quantity(D(1), D(100), D(0), D(0), D("0.5")) == (D("0.005"), "")
+
+
 def test_sell_quantity_exactly_at_the_cap_is_not_trimmed() -> None:
     """2 at 500 = 1,000 = the cap: all 2 units."""
     assert sell_quantity(D(2), D(500), D("0.5"), D(0), D(1000)) == (D(2), "")
