@@ -12,7 +12,7 @@ import click
 import polars as pl
 
 from monitor.cli import main
-from monitor.cli.runner import fail, settings_or_exit
+from monitor.cli.runner import fail, ledger_to_read, settings_or_exit
 
 CONFIG = click.option(
     "--config",
@@ -73,7 +73,7 @@ def lots(
 
     settings = settings_or_exit(config)
     given = _parse_prices(prices)
-    ledger = Ledger(settings.ledger.path).open()
+    ledger = Ledger(ledger_to_read(settings)).open()
     try:
         frame = ledger.open_lots()
         latest = ledger.alerts.latest_prices()
@@ -272,7 +272,7 @@ def batches(config: str | None) -> None:
 
     settings = settings_or_exit(config)
     try:
-        ledger = Ledger(settings.ledger.path).open()
+        ledger = Ledger(ledger_to_read(settings)).open()
         try:
             found = ledger.import_batches()
         finally:

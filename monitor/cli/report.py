@@ -9,7 +9,7 @@ from typing import cast
 import click
 
 from monitor.cli import main
-from monitor.cli.runner import fail, settings_or_exit
+from monitor.cli.runner import fail, ledger_to_read, settings_or_exit
 
 TAX_YEAR_HELP = (
     "Tax year, as the [tax] jurisdiction names it: us, ca, de the calendar year; uk "
@@ -64,7 +64,7 @@ def harvests(
     settings = settings_or_exit(config)
     try:
         rules = tax_rules(settings.tax)
-        ledger = Ledger(settings.ledger.path).open()
+        ledger = Ledger(ledger_to_read(settings)).open()
     except MonitorError as exc:
         fail(str(exc))
         return

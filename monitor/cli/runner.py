@@ -7,6 +7,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import click
@@ -29,6 +30,19 @@ def settings_or_exit(config: str | None, **overrides: Any) -> Settings:
     except MonitorError as exc:
         fail(str(exc))
         raise  # unreachable: _fail exits
+
+
+def ledger_to_read(settings: Settings) -> str:
+    """`[ledger] path` for a command that only reads it; one line and exit 2 when no ledger
+    is there. Reading never creates a ledger: an empty one made in the wrong directory
+    would answer "nothing" about lots and harvests that are in the real one."""
+    path = settings.ledger.path
+    if not Path(path).exists():
+        fail(
+            f"{path}: no ledger there ([ledger] path): give --config with your settings, "
+            "or start one with `harvest-monitor lots import FILE`"
+        )
+    return path
 
 
 def run_until_stopped(

@@ -150,3 +150,18 @@ def test_alerts_tail_that_cannot_connect_exits_non_zero() -> None:
     assert done.returncode == 1
     assert one_error(done).startswith(f"error: {url}: cannot connect:")
     assert done.stderr.strip().splitlines() == [one_error(done)]  # said once, not twice
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("lots",), ("lots", "batches"), ("report", "harvests"), ("tax", "summary")],
+)
+def test_reading_a_ledger_that_is_not_there_says_so_and_creates_none(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Run from a directory without the ledger (no --config): one line naming the path,
+    not an empty listing from a ledger made on the spot."""
+    done = cli(*command, cwd=tmp_path)
+    assert done.returncode == 2
+    assert one_error(done).startswith("error: var/ledger.sqlite: ")
+    assert not (tmp_path / "var").exists()
