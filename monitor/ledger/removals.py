@@ -73,7 +73,8 @@ def remove_lots(conn: sqlite3.Connection, lot_ids: Sequence[str], reason: str) -
         else:
             rows.append((lot_id, found[4], found[2], found[3]))
     if problems:
-        raise LedgerError("nothing removed:\n" + "\n".join(problems))
+        joiner = "\n" if len(problems) > 1 else " "  # one problem: one line; several: a list
+        raise LedgerError("nothing removed:" + joiner + "\n".join(problems))
     now = utc_now()
     conn.executemany(
         "INSERT INTO lot_removals (lot_id, batch, quantity, cost_basis_usd, reason, removed_at) "

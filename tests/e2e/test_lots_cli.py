@@ -87,6 +87,8 @@ def test_remove_by_batch_and_by_id_from_the_command_line(tmp_path: Path) -> None
     assert done.exit_code == 0 and "1 lot(s) removed" in done.stderr
     again = cli(tmp_path, "lots", "remove", "L2")
     assert again.exit_code == 2 and "lot 'L2' was removed already" in again.stderr
+    lines = again.stderr.strip().splitlines()  # one problem, one line
+    assert len(lines) == 1 and lines[0].startswith("error: nothing removed: lot 'L2' was removed")
     nothing = cli(tmp_path, "lots", "remove")
     assert nothing.exit_code == 2 and "--batch" in nothing.stderr
     ledger = Ledger(tmp_path / "ledger.sqlite").open()
