@@ -7,7 +7,7 @@ import io
 import json
 import subprocess
 import sys
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from monitor.ledger import Ledger
@@ -52,6 +52,22 @@ def test_paper_replay_then_report_harvests(tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(report.stdout)))
     disposals = Ledger(ledger_path).open().disposals(2026)
     assert len(rows) == len(disposals) > 0
+    # Each row from its disposal by the form's rules, worked out here: amounts to the cent
+    # half up, (h) = (d) - (e) + (g), code W only with an adjustment, box I (short) or L
+    # (long) without a Form 1099-DA.
+    fields = ("lot_id", "date_sold", "part", "box", "proceeds", "cost_basis",
+              "adjustment_code", "adjustment", "gain_or_loss")  # fmt: skip
+    expected = []
+    for d in disposals:
+        p, b, g = (x.quantize(CENT, rounding=ROUND_HALF_UP) for x in
+                   (d.proceeds_usd, d.cost_basis_usd, d.disallowed_loss_usd))  # fmt: skip
+        expected.append((
+            d.lot_id, d.sold_on.strftime("%m/%d/%Y"),
+            "I" if d.term == "short" else "II", "I" if d.term == "short" else "L",
+            f"{p:.2f}", f"{b:.2f}", "W" if g else "", f"{g:.2f}" if g else "",
+            f"{p - b + g:.2f}",
+        ))  # fmt: skip
+    assert sorted(tuple(r[k] for k in fields) for r in rows) == sorted(expected)
     for box in ("I", "L"):
         mine = [r for r in rows if r["box"] == box]
         gain = sum(Decimal(r["gain_or_loss"]) for r in mine)
