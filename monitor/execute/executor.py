@@ -224,7 +224,7 @@ class Executor:
             ("harvest_limit", guard.harvest_limit(notional)),
         )
         tag, reason = next(((t, r) for t, r in checks if r), ("", ""))
-        intent, _ = self.ledger.intents.plan(candidate)
+        intent, _ = self.ledger.intents.plan(candidate, at=self._now())
         if intent.state == "planned" and reason:
             self.ledger.intents.end(intent.intent_id, "cancelled", reason)
             metrics.REFUSED.labels(tag).inc()

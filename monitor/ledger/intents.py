@@ -111,16 +111,17 @@ class IntentTable:
         self._db = db
         self._tax = tax  # the pack sales are booked by (None: the us pack)
 
-    def plan(self, intent: Intent) -> tuple[Intent, bool]:
+    def plan(self, intent: Intent, at: datetime | None = None) -> tuple[Intent, bool]:
         """Record a new intent and reserve its lots; (existing intent, False) if the alert
-        already has one. An intent whose lots cannot be reserved is stored `cancelled`."""
+        already has one. An intent whose lots cannot be reserved is stored `cancelled`.
+        `at`: when it was planned (replay: the tick's time; default now)."""
         with self._db.transaction() as conn:
             existing = _select(conn, "alert_id = ?", (intent.alert_id,))
             if existing:
                 return existing[0], False
             reason = lot_rows.reserve(conn, intent.intent_id, intent.lots)
             state: State = "cancelled" if reason else "planned"
-            now = utc_now()
+            now = utc_now() if at is None else iso(at)
             conn.execute(
                 f"INSERT INTO intents ({_COLUMNS}, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
