@@ -26,23 +26,9 @@ from monitor.plan import Planner, propose
 from monitor.prices import AssetPrice, PriceBoard
 from monitor.settings import Settings
 from monitor.tax.windows import AcquisitionLog
-from monitor.triggers import TriggerRules
 from streams.ticks import Tick, format_ts_ms
 
 log = logging.getLogger(__name__)
-
-
-def trigger_rules(settings: Settings) -> TriggerRules:
-    """The trigger thresholds from `[tax]` and `[harvest]`."""
-    h = settings.harvest
-    return TriggerRules(
-        min_loss_usd=h.min_loss_usd,
-        min_loss_pct=h.min_loss_pct,
-        min_net_benefit_usd=h.min_net_benefit_usd,
-        cost_rate=h.cost_rate,
-        short_term_rate=settings.tax.short_term_rate,
-        long_term_rate=settings.tax.long_term_rate,
-    )
 
 
 def value_rules(settings: Settings) -> Planner:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -26,10 +26,11 @@ import numpy.typing as npt
 import polars as pl
 
 from monitor.bench.market import QUOTE, VENUE, MarketSpec, PathRange, path_range
+from monitor.book import BookRules, book_rules
 from monitor.portfolio import LOT_SCHEMA, MONEY
 from monitor.samples import ACCOUNTS
 from monitor.settings import Settings, load_settings
-from monitor.triggers import TriggerRules, trigger_prices
+from monitor.triggers import trigger_prices
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -92,10 +93,17 @@ class DesignedLots:
 
     frame: pl.DataFrame
     hot: int
+    triggers: F64  # where each lot's trigger was placed (USD), row for row
 
 
-def design_lots(plan: LotPlan, rules: TriggerRules) -> DesignedLots:
-    """`plan.count` open lots, hot ones first."""
+def design_lots(plan: LotPlan, settings: Settings) -> DesignedLots:
+    """`plan.count` open lots, hot ones first.
+
+    The trigger rules are the daemon's own (`monitor.book.book_rules`: the rule pack's
+    rates, not `[tax]`'s raw ones), so each lot's trigger in the running book lands where
+    it was placed here.
+    """
+    rules = book_rules(settings)
     ranges = path_range(plan.market, plan.steps)
     hot = hot_per_asset(ranges)
     if hot.sum() > plan.count // 2:  # few lots: keep at least half of them cold
@@ -116,7 +124,7 @@ def design_lots(plan: LotPlan, rules: TriggerRules) -> DesignedLots:
     columns = [_columns(hot_rng, hot_assets.size), _columns(cold_rng, cold_count)]
     notional, age, pair = (np.concatenate([c[i] for c in columns]) for i in range(3))
     frame = _frame(plan, rules, assets, triggers, notional, age, pair)
-    return DesignedLots(frame, int(hot_assets.size))
+    return DesignedLots(frame, int(hot_assets.size), triggers)
 
 
 def _columns(rng: np.random.Generator, n: int) -> tuple[F64, I64, I64]:
@@ -132,15 +140,21 @@ def _columns(rng: np.random.Generator, n: int) -> tuple[F64, I64, I64]:
 
 def _frame(
     plan: LotPlan,
-    rules: TriggerRules,
+    rules: BookRules,
     assets: I64,
     triggers: F64,
     notional: F64,
     age: I64,
     pair: I64,
 ) -> pl.DataFrame:
-    rate = np.where(age >= LONG_AGES[0], rules.long_term_rate, rules.short_term_rate)
-    factor = trigger_prices(notional, np.ones_like(notional), rate, rules)  # trigger / basis
+    today = (plan.today - date(1970, 1, 1)).days
+    thresholds = rules.on(today)
+    ages = np.unique(age)
+    long_at = [rules.tax.long_term_from(plan.today - timedelta(days=int(a))) for a in ages]
+    is_long = np.array([first is not None and first <= plan.today for first in long_at])
+    long_term = is_long[np.searchsorted(ages, age)]  # as the book decides it (its tax pack)
+    rate = np.where(long_term, thresholds.long_term_rate, thresholds.short_term_rate)
+    factor = trigger_prices(notional, np.ones_like(notional), rate, thresholds)  # trigger/basis
     if not (factor > 0).all():
         raise ValueError(
             f"the harvest rules leave no trigger for a ${NOTIONAL_USD[0]:,.0f} lot; "
@@ -148,7 +162,6 @@ def _frame(
         )
     qty_units = np.maximum(np.round(notional * factor / triggers * 1e8), 1).astype(np.int64)
     cost_cents = np.round(notional * 100).astype(np.int64)
-    today = (plan.today - date(1970, 1, 1)).days
     names = plan.market.bases()
     frame = pl.DataFrame(
         {

@@ -30,7 +30,6 @@ from monitor.bench.market import MarketSpec, make_tape, steps_for, tape_payloads
 from monitor.bench.memory import rss_source
 from monitor.bench.report import BenchReport
 from monitor.bench.scaling import measure_sizes
-from monitor.detect import trigger_rules
 from monitor.progress import Progress as Bar
 from streams.bus.broker import BrokerNotFoundError, LocalBroker, find_broker
 from streams.bus.kafka import LOCAL_BROKER_GROUP_TIMING, GroupTiming, KafkaBus
@@ -263,7 +262,7 @@ async def _kafka_sections(
         progress(f"ingest: {report.ingest.per_s:,.0f} ticks/s")
 
         progress(f"lots: designing {options.lots:,} (about {ALERT_SHARE:.0%} of ticks alert)")
-        designed = design_lots(plan, trigger_rules(settings))
+        designed = design_lots(plan, settings)
         progress("detect: Kafka -> prices -> book -> detection -> null sink")
         report.detect = await measure_detect(
             settings, bus, topics["tape"], options.ticks, designed.frame, designed.hot, warm

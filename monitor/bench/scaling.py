@@ -38,7 +38,7 @@ from monitor.bench.lots import LotPlan, bench_settings, design_lots
 from monitor.bench.market import make_tape
 from monitor.bench.memory import rss_bytes
 from monitor.bench.report import SizeResult
-from monitor.detect import build_detector, trigger_rules
+from monitor.detect import build_detector
 from monitor.ledger.ledger import Ledger
 from monitor.settings import Settings
 from streams.ticks import Tick
@@ -80,7 +80,7 @@ def measure_start(plan: LotPlan, overrides: dict[str, Any]) -> _Start:
     warm = make_tape(plan.market, WARM_UP_TICKS)
     _warm_up(plan, settings, warm)
     started = time.perf_counter()
-    designed = design_lots(plan, trigger_rules(settings))
+    designed = design_lots(plan, settings)
     design_s = time.perf_counter() - started
     lots = designed.frame.height
     with tempfile.TemporaryDirectory(prefix="hm-bench-") as scratch:
@@ -128,9 +128,7 @@ def measure_costs(plans: Sequence[LotPlan], ticks: int, overrides: dict[str, Any
     tape = make_tape(spec, WARM_UP_TICKS + ticks)
     warm, timed = tape[:WARM_UP_TICKS], tape[WARM_UP_TICKS:]
     _warm_up(plans[0], settings, warm)
-    detectors = [
-        build_detector(settings, design_lots(p, trigger_rules(settings)).frame) for p in plans
-    ]
+    detectors = [build_detector(settings, design_lots(p, settings).frame) for p in plans]
     for detector in detectors:  # indexes built, first alerts out: the steady state is timed
         for tick in warm:
             detector.on_tick(tick)
@@ -168,7 +166,7 @@ def _warm_up(plan: LotPlan, settings: Settings, ticks: list[Tick]) -> None:
     """Run everything once on a few lots, so lazy one-time costs (polars' thread pool and
     first queries, metric children, imports) are paid before anything is measured."""
     small = LotPlan(WARM_UP_LOTS, plan.market, plan.steps, plan.today, plan.seed)
-    detector = build_detector(settings, design_lots(small, trigger_rules(settings)).frame)
+    detector = build_detector(settings, design_lots(small, settings).frame)
     for tick in ticks:
         detector.on_tick(tick)
 
