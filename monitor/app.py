@@ -23,7 +23,7 @@ from typing import IO, Any, TextIO
 
 import polars as pl
 
-from monitor import metrics
+from monitor import heap, metrics
 from monitor import status as status_view
 from monitor.alerts.channels import subscription_sinks, subscriptions_ledger
 from monitor.alerts.console import ConsoleSink
@@ -253,6 +253,7 @@ class Pipeline:
             for feed in self.feeds:
                 await feed.start()
                 stack.push_async_callback(feed.stop)
+            heap.settle()  # the book and clients are built: no 200 ms full collections later
             await self._supervise(until, producer, consumer)
 
     @staticmethod

@@ -15,7 +15,7 @@ from decimal import Decimal
 import msgspec
 import polars as pl
 
-from monitor import metrics
+from monitor import heap, metrics
 from monitor.alerts.render import to_alert, wall_clock_iso
 from monitor.alerts.schema import Alert
 from monitor.book import LotBook, build_book
@@ -113,6 +113,7 @@ class Detector:
             new.restore(self._restored.filter(pl.col("lot_id").is_in(newly)))
         self.book = new
         self.exposure = Exposure(new.frame)
+        heap.freeze_new()  # the new book is long-lived: out of the collector's walks
         metrics.LOTS_OPEN.set(new.lot_count)
         log.info(
             "lots acquired by now joined the book",

@@ -28,8 +28,9 @@ from monitor.alerts.jsonl import JsonLinesSink
 from monitor.app import make_pipeline
 from monitor.bench.exchange import ChildExchange
 from monitor.bench.market import VENUE, MarketSpec
+from monitor.bench.pauses import CollectorPauses
 from monitor.bench.probes import TimedDetector, TimedSink, null_writer
-from monitor.bench.report import LatencyResult, Spread
+from monitor.bench.report import Histogram, LatencyResult, Spread
 from monitor.detect import Detector
 from monitor.settings import Settings
 
@@ -46,8 +47,13 @@ async def measure_latency(
     seconds: float,
     warmup_s: float,
 ) -> LatencyResult:
-    """Offer `rate` ticks/s for `warmup_s` + `seconds`; measure the last `seconds`."""
+    """Offer `rate` ticks/s for `warmup_s` + `seconds`; measure the last `seconds`.
+
+    The bus is the one `settings` name (`[kafka] bootstrap_servers` empty: in-process);
+    every garbage collection in the window is recorded with its pause.
+    """
     interval_ms = 1000.0 * spec.assets / rate
+    pauses = CollectorPauses()
     with null_writer() as out:
         async with ChildExchange(spec, interval_ms) as url:
             pipeline = make_pipeline(settings, lots, feed_urls={VENUE: url}, status_out=None)
@@ -68,13 +74,19 @@ async def measure_latency(
                 first = time.time_ns()
                 ingested = pipeline.counters.ticks_in
                 timed.window = (first, 2**63 - 1)
+                pauses.recording = True
                 await asyncio.sleep(seconds)
                 last = time.time_ns()
                 timed.window = (first, last)
+                pauses.recording = False
                 window.extend([first, last, pipeline.counters.ticks_in - ingested])
                 await asyncio.sleep(DRAIN_S)
 
-            await pipeline.run(until)
+            pauses.install()
+            try:
+                await pipeline.run(until)
+            finally:
+                pauses.remove()
     first, last, ingested = window
     return LatencyResult(
         offered_per_s=rate,
@@ -84,4 +96,8 @@ async def measure_latency(
         alert=Spread.of_ns(sink.emissions_ns),
         alerts=timed.window_alerts,
         alerting_ticks=timed.window_alerting_ticks,
+        bus="kafka" if settings.kafka.bootstrap_servers.strip() else "in-process",
+        alert_histogram=Histogram.of_ns(sink.emissions_ns),
+        decision_histogram=Histogram.of_ns(timed.decisions_ns),
+        pauses=tuple(pauses.summary()),
     )

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from monitor.bench.pauses import Pauses
+
 SCHEMA = "hm.bench/1"
 INGEST_RATIO = 0.7  # of the raw produce ceiling
 DETECT_RATIO = 0.8  # of the raw consume+decode ceiling, with 1M open lots
@@ -21,6 +23,8 @@ LATENCY_P99_MS = 50.0  # tick-to-alert p99 ...
 LATENCY_RATE = 5_000.0  # ... at this many ticks/s through Kafka
 RSS_PER_LOT = 200.0  # bytes
 REBUILD_S_PER_1M = 5.0  # book + trigger index rebuild for 1M lots
+STALL_MS = 100.0  # issue 14: no stall over this in a 60 s window
+HISTOGRAM_EDGES_MS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,31 @@ class Spread:
 
 
 @dataclass(frozen=True, slots=True)
+class Histogram:
+    """Counts of latencies per bucket: `counts[i]` are those <= `HISTOGRAM_EDGES_MS[i]`
+    (and above the edge before); the last count is those above the last edge."""
+
+    counts: tuple[int, ...]
+
+    @staticmethod
+    def of_ns(values: Sequence[int]) -> Histogram:
+        ms = np.asarray(values, dtype=np.float64) / 1e6
+        at = np.searchsorted(np.asarray(HISTOGRAM_EDGES_MS), ms, side="left")
+        counts = np.bincount(at, minlength=len(HISTOGRAM_EDGES_MS) + 1)
+        return Histogram(tuple(int(c) for c in counts))
+
+    def buckets(self) -> list[tuple[str, int]]:
+        """(label, count) per bucket, e.g. ("<= 5 ms", 12), ("> 1000 ms", 0)."""
+        labels = [f"<= {edge:g} ms" for edge in HISTOGRAM_EDGES_MS]
+        labels.append(f"> {HISTOGRAM_EDGES_MS[-1]:g} ms")
+        return list(zip(labels, self.counts, strict=True))
+
+    def above(self, ms: float) -> int:
+        """How many were above `ms` (an edge)."""
+        return sum(self.counts[HISTOGRAM_EDGES_MS.index(ms) + 1 :])
+
+
+@dataclass(frozen=True, slots=True)
 class DetectResult:
     throughput: Throughput
     lots: int
@@ -77,6 +106,10 @@ class LatencyResult:
     alert: Spread | None  # the ticks of that window that caused an alert
     alerts: int
     alerting_ticks: int
+    bus: str = "kafka"  # "kafka" or "in-process" (no broker)
+    alert_histogram: Histogram | None = None  # the tick-to-alert figures, bucketed
+    decision_histogram: Histogram | None = None
+    pauses: tuple[Pauses, ...] = ()  # the collector's, per generation, in the window
 
     @property
     def achieved_per_s(self) -> float:
@@ -152,7 +185,8 @@ class BenchReport:
     websocket: Throughput | None = None
     ingest: Throughput | None = None
     detect: DetectResult | None = None
-    latency: LatencyResult | None = None
+    latency: LatencyResult | None = None  # through Kafka, as `run` wires it with a broker
+    latency_memory: LatencyResult | None = None  # through the in-process bus (no broker)
     sizes: list[SizeResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -276,18 +310,8 @@ class BenchReport:
                 "alerting_ticks": det.alerting_ticks,
                 "ratio_to_consume_ceiling": self.detect_ratio(),
             },
-            "latency": None
-            if lat is None
-            else {
-                "offered_ticks_per_s": lat.offered_per_s,
-                "achieved_ticks_per_s": lat.achieved_per_s,
-                "window_s": lat.window_s,
-                "ingested_ticks": lat.ingested,
-                "alerts": lat.alerts,
-                "alerting_ticks": lat.alerting_ticks,
-                "tick_to_decision_ms": _spread(lat.decision),
-                "tick_to_alert_ms": _spread(lat.alert),
-            },
+            "latency": _latency(lat),
+            "latency_in_process": _latency(self.latency_memory),
             "scaling": {
                 "sizes": [_size(s) for s in sorted(self.sizes, key=_lots)],
                 "ratio": self.scaling_ratio(),
@@ -328,6 +352,31 @@ def _spread(value: Spread | None) -> dict[str, float] | None:
     if value is None:
         return None
     return {"count": value.count, "p50": value.p50_ms, "p99": value.p99_ms, "max": value.max_ms}
+
+
+def _latency(lat: LatencyResult | None) -> dict[str, Any] | None:
+    if lat is None:
+        return None
+    return {
+        "bus": lat.bus,
+        "offered_ticks_per_s": lat.offered_per_s,
+        "achieved_ticks_per_s": lat.achieved_per_s,
+        "window_s": lat.window_s,
+        "ingested_ticks": lat.ingested,
+        "alerts": lat.alerts,
+        "alerting_ticks": lat.alerting_ticks,
+        "tick_to_decision_ms": _spread(lat.decision),
+        "tick_to_alert_ms": _spread(lat.alert),
+        "tick_to_alert_histogram": _histogram(lat.alert_histogram),
+        "tick_to_decision_histogram": _histogram(lat.decision_histogram),
+        "collector_pauses": [p.json() for p in lat.pauses],
+    }
+
+
+def _histogram(value: Histogram | None) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    return [{"bucket": label, "count": count} for label, count in value.buckets()]
 
 
 def _size(s: SizeResult) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from monitor.bench.latency import measure_latency
 from monitor.bench.lots import ALERT_SHARE, LotPlan, bench_settings, design_lots
 from monitor.bench.market import MarketSpec, make_tape, steps_for, tape_payloads
 from monitor.bench.memory import rss_source
-from monitor.bench.report import BenchReport
+from monitor.bench.report import BenchReport, LatencyResult
 from monitor.bench.scaling import measure_sizes
 from monitor.progress import Progress as Bar
 from streams.bus.broker import BrokerNotFoundError, LocalBroker, find_broker
@@ -107,9 +107,21 @@ def stderr_progress(stream: TextIO | None = None) -> BenchProgress:
     return BenchProgress(stream)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` says."""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def machine() -> dict[str, Any]:
+    """The host the figures were measured on: a figure is only read against its host."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return {
+        "hostname": platform.node(),
+        "cpu_model": cpu_model(),
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -138,6 +150,8 @@ async def run_bench(options: BenchOptions, progress: Progress) -> BenchReport:
         if broker is not None:
             await _kafka_sections(options, spec, plan, broker, report, progress)
 
+    report.latency_memory = await _in_process_latency(options, spec, plan, progress)
+
     plans = [
         LotPlan(size, spec, plan.steps, plan.today, plan.seed) for size in options.scaling_sizes()
     ]
@@ -146,6 +160,28 @@ async def run_bench(options: BenchOptions, progress: Progress) -> BenchReport:
     report.machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report.notes.extend(_notes(report))
     return report
+
+
+async def _in_process_latency(
+    options: BenchOptions, spec: MarketSpec, plan: LotPlan, progress: Progress
+) -> LatencyResult:
+    """The latency section again through the in-process bus: the embedded default (no
+    `[kafka] bootstrap_servers`), which a single user runs."""
+    settings = bench_settings()
+    window_s, warmup_s = options.latency_window_s(), options.warmup_s()
+    progress(
+        f"latency: in-process bus, {options.rate:,.0f} ticks/s offered, "
+        f"{warmup_s:.0f}+{window_s:.0f} s"
+    )
+    designed = design_lots(plan, settings)
+    result = await measure_latency(settings, spec, designed.frame, options.rate, window_s, warmup_s)
+    alert = result.alert
+    progress(
+        f"latency: in-process tick-to-alert p99 {alert.p99_ms:.1f} ms"
+        if alert
+        else "latency: in-process, no alerts"
+    )
+    return result
 
 
 def _notes(report: BenchReport) -> list[str]:

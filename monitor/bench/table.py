@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from monitor.bench.report import (
+    STALL_MS,
     BenchReport,
+    LatencyResult,
     Spread,
     Throughput,
 )
@@ -20,6 +22,7 @@ def render(report: BenchReport) -> str:
         f"harvest-monitor bench: {p['lots']:,} lots, {p['assets']} assets, {p['ticks']:,} ticks, "
         f"{p['rate']:,.0f} ticks/s offered",
         f"broker:  {report.broker or 'none (Kafka sections skipped)'}",
+        f"host:    {m.get('hostname', '?')}, {m.get('cpu_model', '?')}",
         f"machine: {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, load average "
         f"{load:.2f} at start" + (f", {end_load:.2f} at end" if end_load is not None else ""),
         "",
@@ -107,15 +110,19 @@ def _spread(value: Spread | None) -> str:
 
 
 def _latency(r: BenchReport) -> list[Row]:
-    lat = r.latency
+    rows = _latency_of(r, r.latency, "latency, Kafka", judged=True)
+    return rows + _latency_of(r, r.latency_memory, "latency, in-process bus", judged=False)
+
+
+def _latency_of(r: BenchReport, lat: LatencyResult | None, section: str, judged: bool) -> list[Row]:
     if lat is None:
-        return [("latency", "tick-to-alert p50 / p99 / max", "skipped", "")]
-    target = "p99 " + _judged(r, "tick-to-alert p99 ms", " ms")
+        return [(section, "tick-to-alert p50 / p99 / max", "skipped", "")]
+    target = "p99 " + _judged(r, "tick-to-alert p99 ms", " ms") if judged else ""
     n_alert = lat.alert.count if lat.alert else 0
     n_all = lat.decision.count if lat.decision else 0
-    return [
+    rows: list[Row] = [
         (
-            "latency",
+            section,
             "offered / achieved (window)",
             f"{lat.offered_per_s:,.0f} / {lat.achieved_per_s:,.0f} ticks/s ({lat.window_s:.0f} s)",
             "",
@@ -123,6 +130,22 @@ def _latency(r: BenchReport) -> list[Row]:
         ("", f"tick-to-alert p50 / p99 / max (n={n_alert:,})", _spread(lat.alert), target),
         ("", f"tick-to-decision p50 / p99 / max (n={n_all:,})", _spread(lat.decision), ""),
     ]
+    if lat.alert_histogram is not None:
+        cells = [f"{label.removeprefix('<= ')}: {n}" for label, n in lat.alert_histogram.buckets()]
+        rows.append(("", "tick-to-alert histogram", ", ".join(cells), ""))
+    if lat.decision_histogram is not None:
+        over = lat.decision_histogram.above(STALL_MS)
+        rows.append(("", f"ticks decided after > {STALL_MS:g} ms", f"{over:,}", "0"))
+    for p in lat.pauses:
+        rows.append(
+            (
+                "",
+                f"gc generation {p.generation}: collections, max pause",
+                f"{p.count:,}, {p.max_ms:.1f} ms ({p.max_cpu_ms:.1f} ms CPU)",
+                "",
+            )
+        )
+    return rows
 
 
 def _scaling(r: BenchReport) -> list[Row]:

@@ -12,10 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed record: where it came from, and its key and value bytes."""
+
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """One consumed record: where it came from, and its key and value bytes.
+
+    Not tracked by the cyclic garbage collector (`gc=False`: it holds only strings, ints
+    and bytes, so it can be in no cycle): the in-process bus retains up to
+    `memory_retention_records` of them per partition, and as tracked objects every full
+    collection walked them all (docs/performance.md, "Stalls").
+    """
 
     topic: str
     partition: int

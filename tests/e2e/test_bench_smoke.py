@@ -30,6 +30,10 @@ FIGURES = [
     "latency.tick_to_decision_ms.p50",
     "latency.tick_to_decision_ms.p99",
     "latency.tick_to_decision_ms.max",
+    "latency_in_process.achieved_ticks_per_s",
+    "latency_in_process.tick_to_alert_ms.p99",
+    "latency_in_process.tick_to_alert_ms.max",
+    "latency_in_process.tick_to_decision_ms.max",
     "scaling.ratio",
     "memory.rss_bytes_per_lot",
     "memory.rebuild_s",
@@ -85,6 +89,16 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path, tansu_binary: Path)
     assert [s["lots"] for s in sizes] == [1000, 3000]
     for size in sizes:
         assert size["cost_us_per_tick"] > 0 and size["rebuild_s"] > 0
+    for key, bus in (("latency", "kafka"), ("latency_in_process", "in-process")):
+        lat = doc[key]
+        assert lat["bus"] == bus
+        # every alerting tick of the window lands in exactly one histogram bucket
+        buckets = lat["tick_to_alert_histogram"]
+        assert sum(b["count"] for b in buckets) == lat["tick_to_alert_ms"]["count"]
+        assert [p["generation"] for p in lat["collector_pauses"]] == [0, 1, 2]
+    machine = doc["machine"]
+    assert machine["hostname"] and machine["cpu_model"] and machine["cpus"] >= 1
+    assert len(machine["load_average_at_start"]) == len(machine["load_average_at_end"]) == 3
     assert len(doc["targets"]) == 6 and all("met" in t for t in doc["targets"])
     for section in ("ceilings", "ingest", "detect", "latency", "scaling", "memory"):
         assert section in done.stdout  # the table
