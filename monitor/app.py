@@ -195,7 +195,8 @@ class Pipeline:
             for p in (report.problems if report is not None else ())
             if p.check not in WATCHED  # said by the watch in its own words
         ]
-        return [*troubles(self.watch, kill_switch=halted, held=held), *failing]
+        feeds = [f.status for f in self.feeds]
+        return [*troubles(self.watch, kill_switch=halted, held=held, feeds=feeds), *failing]
 
     async def observe(self) -> Observation:
         """What the health check judges: counters, feeds, the bus clients, the watch."""

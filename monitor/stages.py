@@ -25,7 +25,7 @@ from monitor.prices.health import FeedWatch
 from monitor.terminal import PLAIN, Palette
 from streams.bus.interface import Consumer, Producer
 from streams.errors import TickFormatError
-from streams.feeds.interface import Feed
+from streams.feeds.interface import Feed, FeedState, FeedStatus
 from streams.ticks import decode_tick, encode_tick, tick_key
 
 log = logging.getLogger(__name__)
@@ -170,11 +170,21 @@ async def detect_stage(
 
 
 def troubles(
-    watch: FeedWatch | None, *, kill_switch: str = "", held: Sequence[str] = ()
+    watch: FeedWatch | None,
+    *,
+    kill_switch: str = "",
+    held: Sequence[str] = (),
+    feeds: Sequence[FeedStatus] = (),
 ) -> list[str]:
     """What is wrong right now, in words a person acts on (empty when all is well):
-    stale venues, assets without a fresh price, held groups, the kill switch."""
-    out: list[str] = []
+    venues that failed to connect and are retrying (from the first failure, not only
+    once they turn stale), stale venues, assets without a fresh price, held groups, the
+    kill switch."""
+    out = [
+        f"{st.venue} not connected ({(st.last_error or st.state.value)[:80]}; retrying)"
+        for st in feeds
+        if st.reconnects and st.state in (FeedState.BACKOFF, FeedState.CONNECTING)
+    ]
     if watch is not None:
         for venue in watch.stale:
             age = watch.venues[venue].age_s

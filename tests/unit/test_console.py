@@ -11,6 +11,7 @@ from monitor.prices import PriceBoard, PriceRules
 from monitor.prices.health import FeedWatch
 from monitor.stages import troubles
 from monitor.terminal import Palette, colour_wanted
+from streams.feeds.interface import FeedState, FeedStatus
 from streams.ticks import Tick
 
 S = 1_000_000_000
@@ -121,3 +122,20 @@ def test_assets_without_a_fresh_price_are_named() -> None:
     board.update(Tick("v", "BTC/USD", "BTC", "USD", 100.0, 6_000, 6 * S))
     watch.check(6 * S, {"v": 6 * S})  # past the 5 s grace: ETH and SOL never priced
     assert troubles(watch) == ["no fresh price for 2 assets (ETH, SOL)"]
+
+
+def test_a_venue_that_cannot_connect_is_named_at_once_not_only_once_stale() -> None:
+    """Every venue failing to connect reads `ok` no longer: from its first failed attempt,
+    not after venue_stale_s; a venue connected, or connecting for the first time, is no
+    trouble, and a venue stopped on purpose neither."""
+    watch = FeedWatch(60.0, ["binance", "kraken", "coinbase", "ccxt"], now_ns=0)
+    watch.check(5 * S, {})  # 5 s in: nobody stale yet
+    failing = FeedStatus("binance", FeedState.BACKOFF, reconnects=3, last_error="[Errno -2] x")
+    first = FeedStatus("kraken", FeedState.CONNECTING)
+    fine = FeedStatus("coinbase", FeedState.SUBSCRIBED, reconnects=2)
+    stopped = FeedStatus("ccxt", FeedState.STOPPED, reconnects=1)
+    assert troubles(watch, feeds=[failing, first, fine, stopped]) == [
+        "binance not connected ([Errno -2] x; retrying)"
+    ]
+    again = FeedStatus("kraken", FeedState.CONNECTING, reconnects=1)
+    assert troubles(watch, feeds=[again]) == ["kraken not connected (connecting; retrying)"]
