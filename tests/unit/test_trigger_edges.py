@@ -131,3 +131,27 @@ def test_curve_trigger_when_the_flat_segment_is_worth_enough() -> None:
 def test_curve_trigger_never_when_the_cap_is_worth_less_than_m() -> None:
     """m = 504: the value never exceeds 500, whatever the loss: no trigger price."""
     assert capped_trigger(504.0) == -np.inf
+
+
+# de's threshold as a value curve: 0.5 a dollar up to a loss of 1,000 (worth 500), then a
+# jump to 600, flat after. 10 units, B = 4,000, no cost: L = 10 * (4,000 - p).
+JUMP = (np.array([0.0, 1000.0]), np.array([0.0, 600.0]), np.array([0.5, 0.0]))
+
+
+def jump_trigger(net: float) -> float:
+    r = rules(net=net)
+    return float(curve_trigger_prices(np.array([10.0]), np.array([4000.0]), JUMP, r)[0])
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("net", [599.5, 600.0])
+def test_curve_trigger_at_the_jump(net: float) -> None:
+    """m = 599.5 or 600: below the jump the value tops out at 500 (< m); at a loss of
+    1,000 (p = 3,900) it is 600 >= m, and stays: the trigger is 3,900."""
+    assert jump_trigger(net) == 3900.0
+
+
+@pytest.mark.filterwarnings("error")
+def test_curve_trigger_past_the_jump_never() -> None:
+    """m = 600.5: 600 is the most any loss is worth: no trigger price."""
+    assert jump_trigger(600.5) == -np.inf
