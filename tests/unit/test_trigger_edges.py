@@ -19,6 +19,7 @@ from monitor.triggers import (
     day_of_ms,
     epoch_day,
     is_harvestable,
+    trigger_prices,
 )
 
 DAY_MS = 86_400_000
@@ -155,3 +156,14 @@ def test_curve_trigger_at_the_jump(net: float) -> None:
 def test_curve_trigger_past_the_jump_never() -> None:
     """m = 600.5: 600 is the most any loss is worth: no trigger price."""
     assert jump_trigger(600.5) == -np.inf
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("net", [0.0, 25.0])
+def test_no_rate_and_no_cost_never_triggers_and_warns_nothing(net: float) -> None:
+    """Rate 0 and cost 0: a sale is worth nothing whatever the price, so the net rule has
+    no price (-inf, not nan: a nan would sort anywhere in the trigger index), and the
+    0/0 or x/0 of the vectorized formula raises no RuntimeWarning."""
+    r = TriggerRules(0.0, 0.0, net, 0.0, 0.0, 0.0)
+    got = trigger_prices(np.array([1.0, 2.0]), np.array([1000.0, 10.0]), np.zeros(2), r)
+    assert got.tolist() == [-np.inf, -np.inf]
