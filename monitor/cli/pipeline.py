@@ -268,3 +268,8 @@ def replay(
         f"over {detector.book.lot_count} lots: {detector.alerts_emitted} alerts{target}",
         err=True,
     )
+    if stats.rejected and not stats.ticks:  # e.g. the portfolio given as --ticks
+        fail(
+            f"{ticks}: not one line is a tick ({len(stats.rejected)} rejected): is it the "
+            "tick file? The format is in docs/replay.md"
+        )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.examples import TICKS, example_path
+from monitor.examples import PORTFOLIO, TICKS, example_path
 
 HEADER = "lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at\n"
 
@@ -165,3 +165,15 @@ def test_reading_a_ledger_that_is_not_there_says_so_and_creates_none(
     assert done.returncode == 2
     assert one_error(done).startswith("error: var/ledger.sqlite: ")
     assert not (tmp_path / "var").exists()
+
+
+def test_a_replay_where_no_line_is_a_tick_fails(tmp_path: Path) -> None:
+    """The arguments swapped (the portfolio as --ticks): not a success with 0 ticks."""
+    portfolio = str(example_path(PORTFOLIO))
+    done = cli("replay", "--portfolio", portfolio, "--ticks", portfolio, cwd=tmp_path)
+    assert done.returncode == 2
+    assert one_error(done).startswith(f"error: {portfolio}: not one line is a tick (361 rejected)")
+    one_bad = tmp_path / "ticks.jsonl"  # a bad line among good ones is skipped, as before
+    one_bad.write_text(example_path(TICKS).read_text() + "not json\n")
+    done = cli("replay", "--portfolio", portfolio, "--ticks", str(one_bad), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-500:]
