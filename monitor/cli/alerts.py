@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from monitor.cli import main
-from monitor.cli.runner import fail, settings_or_exit
+from monitor.cli.runner import fail, ledger_to_read, settings_or_exit
 from monitor.errors import MonitorError
 from monitor.settings import Settings
 
@@ -208,7 +208,7 @@ def _ledger(settings: Settings) -> Iterator[Ledger]:
     from monitor.ledger.ledger import Ledger
 
     try:
-        ledger = Ledger(settings.ledger.path).open()
+        ledger = Ledger(ledger_to_read(settings)).open()
     except MonitorError as exc:
         fail(str(exc))
         raise

@@ -154,13 +154,21 @@ def test_alerts_tail_that_cannot_connect_exits_non_zero() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [("lots",), ("lots", "batches"), ("report", "harvests"), ("tax", "summary")],
+    [
+        ("lots",),
+        ("lots", "batches"),
+        ("report", "harvests"),
+        ("tax", "summary"),
+        ("alerts", "dead-letters", "--config", "m.toml"),
+        ("alerts", "redeliver", "--config", "m.toml"),
+    ],
 )
 def test_reading_a_ledger_that_is_not_there_says_so_and_creates_none(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     """Run from a directory without the ledger (no --config): one line naming the path,
     not an empty listing from a ledger made on the spot."""
+    (tmp_path / "m.toml").write_text("[log]\nlevel = 'info'\n")  # [ledger] path by default
     done = cli(*command, cwd=tmp_path)
     assert done.returncode == 2
     assert one_error(done).startswith("error: var/ledger.sqlite: ")
