@@ -32,6 +32,36 @@ log = logging.getLogger(__name__)
 
 STATUS_EVERY_S = 5.0
 STATE_FLUSH_S = 1.0  # lot alert state that changed with no alert (re-arms) is written this often
+SINK_LOG_EVERY_S = 10.0  # a failing sink is logged once per this long, with a count
+
+
+class SinkFailures:
+    """A failing sink's error, logged once per interval per sink with how many failures
+    were held back: a sink that fails every batch (stdout whose reader went away, as in
+    `demo | head`) costs one log line per interval, not one per alert batch."""
+
+    def __init__(
+        self, interval_s: float = SINK_LOG_EVERY_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._due: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def failed(self, sink: str, exc: BaseException) -> None:
+        now = self._clock()
+        if now < self._due.get(sink, float("-inf")):
+            self._held[sink] = self._held.get(sink, 0) + 1
+            return
+        self._due[sink] = now + self.interval_s
+        held = self._held.pop(sink, 0)
+        extra: dict[str, object] = {"sink": sink}
+        if held:
+            extra |= {"repeated": held, "repeated_within_s": self.interval_s}
+        log.error("alert sink failed: %s", exc, extra=extra)
+
+
+SINK_FAILURES = SinkFailures()
 
 
 async def emit(
@@ -63,7 +93,7 @@ async def emit(
                 await sink.send(batch)
         except Exception as exc:  # a sink is a plug-in: its failure must not stop detection
             metrics.SINK_ERRORS.labels(sink.name).inc(len(batch))
-            log.error("alert sink failed: %s", exc, extra={"sink": sink.name})
+            SINK_FAILURES.failed(sink.name, exc)
     latency = max(0.0, (time.time_ns() - recv_ns) / 1e9)
     for alert, _ in batch:
         metrics.TICK_TO_ALERT.observe(latency)
