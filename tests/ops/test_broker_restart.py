@@ -108,11 +108,15 @@ async def test_detection_resumes_after_the_broker_restarts_empty(
                     while health(ports["detect"])[0] != 200 or health(ports["ingest"])[0] != 200:
                         alive()
                         await asyncio.sleep(0.5)
-                resumed_at = detected(await scrape(ports["detect"]))
-                await asyncio.sleep(5.0)  # it keeps going
-                alive()
+                resumed_at = after = detected(await scrape(ports["detect"]))
+                # It keeps going: another ~2 s of the simulator's ticks (polled, since a
+                # loaded machine runs the simulator slower than its nominal rate).
+                async with asyncio.timeout(30):
+                    while after <= resumed_at + 200:
+                        alive()
+                        await asyncio.sleep(0.5)
+                        after = detected(await scrape(ports["detect"]))
                 ingest = await scrape(ports["ingest"])
-                after = detected(await scrape(ports["detect"]))
             finally:
                 for proc in procs.values():
                     if proc.returncode is None:
