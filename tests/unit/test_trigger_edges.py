@@ -167,3 +167,17 @@ def test_no_rate_and_no_cost_never_triggers_and_warns_nothing(net: float) -> Non
     r = TriggerRules(0.0, 0.0, net, 0.0, 0.0, 0.0)
     got = trigger_prices(np.array([1.0, 2.0]), np.array([1000.0, 10.0]), np.zeros(2), r)
     assert got.tolist() == [-np.inf, -np.inf]
+
+
+def test_curve_trigger_on_the_middle_of_three_segments() -> None:
+    """0.5 a dollar to 1,000 (500), 0.25 to 2,000 (750), then 0.125. m = 625: the value
+    reaches 625 at a loss of 1,500 (500 + 0.25 * 500), p = 4,000 - 150 = 3,850. The first
+    segment tops out at 500 and the third starts at 750 (p = 3,800): neither binds."""
+    curve = (
+        np.array([0.0, 1000.0, 2000.0]),
+        np.array([0.0, 500.0, 750.0]),
+        np.array([0.5, 0.25, 0.125]),
+    )
+    r = rules(net=625.0)
+    got = curve_trigger_prices(np.array([10.0]), np.array([4000.0]), curve, r)
+    assert got.tolist() == [3850.0]
