@@ -92,8 +92,9 @@ def bench(
     2. ingest: simulated exchange -> feed -> Kafka, ticks/s and / produce ceiling;
     3. detect: Kafka -> prices -> book -> detection -> alerts (null sink), ticks/s
        with --lots open lots and / consume ceiling;
-    4. latency: --rate ticks/s through the whole path, tick-to-alert and
-       tick-to-decision p50 / p99 / max;
+    4. latency: --rate ticks/s through the whole path, through Kafka and again
+       through the in-process bus: tick-to-alert and tick-to-decision p50 / p99 /
+       max, a tick-to-alert histogram, ticks over 100 ms, gc pauses;
     5. scaling: detection cost per tick at each lot count, and the ratio 1M / 10k;
     6. memory: RSS bytes per open lot, and the book + trigger index rebuild time.
 
