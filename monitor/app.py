@@ -255,7 +255,10 @@ class Pipeline:
                 await feed.start()
                 stack.push_async_callback(feed.stop)
             heap.settle()  # the book and clients are built: no 200 ms full collections later
-            await self._supervise(until, producer, consumer)
+            try:
+                await self._supervise(until, producer, consumer)
+            finally:
+                heap.release()
 
     @staticmethod
     async def _restore_state(ledger: Ledger, detector: Detector) -> None:

@@ -44,3 +44,10 @@ def freeze_new() -> None:
     kept for good, so call it only after a rebuild, not per tick.
     """
     gc.freeze()
+
+
+def release() -> None:
+    """Return frozen objects to the collector (the pipeline is over): frozen cycles are
+    never freed, so a process that builds another pipeline (the bench, tests) would keep
+    the last one's book alive."""
+    gc.unfreeze()

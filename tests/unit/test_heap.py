@@ -13,6 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from monitor import heap
+from monitor.app import make_pipeline
+from monitor.bench.lots import LotPlan, bench_settings, design_lots
+from monitor.bench.market import MarketSpec
 from streams.bus.interface import BusConfig, Record
 from streams.bus.memory import MemoryBus
 
@@ -70,3 +73,27 @@ def test_records_the_memory_bus_retains_are_not_walked() -> None:
     records = asyncio.run(retained())
     assert len(records) == 50
     assert not any(gc.is_tracked(r) for r in records)
+
+
+def test_release_hands_frozen_objects_back(unfrozen: None) -> None:
+    kept = [[n] for n in range(100)]
+    heap.settle()
+    heap.release()
+    assert gc.get_freeze_count() == 0 and _walked(kept)
+
+
+def test_a_pipeline_freezes_while_it_runs_and_releases_when_it_ends(unfrozen: None) -> None:
+    settings = bench_settings()  # the in-process bus
+    lots = design_lots(LotPlan(200, MarketSpec(assets=2, seed=3), 1_000), settings).frame
+    pipeline = make_pipeline(settings, lots, ingest=False, status_out=None)
+    book = pipeline.detector.book if pipeline.detector is not None else None
+    seen: dict[str, object] = {}
+
+    async def until() -> None:
+        seen["frozen"] = gc.get_freeze_count()
+        seen["book walked"] = _walked(book)
+
+    asyncio.run(pipeline.run(until))
+    assert isinstance(seen["frozen"], int) and seen["frozen"] > 1000
+    assert seen["book walked"] is False  # the book was out of the collector's walks
+    assert gc.get_freeze_count() == 0  # and back in once the pipeline ended
