@@ -74,11 +74,11 @@ def _ingest(r: BenchReport) -> list[Row]:
         ("ingest", "simulator -> feed -> Kafka", _rate(r.ingest), ""),
         (
             "",
-            "  / produce ceiling",
-            _ratio(r.ingest_ratio()),
-            _judged(r, "ingest / produce ceiling"),
+            "  / websocket ceiling",
+            _ratio(r.ingest_ws_ratio()),
+            _judged(r, "ingest / websocket ceiling"),
         ),
-        ("", "  / websocket ceiling", _ratio(r.ingest_ws_ratio()), "(context)"),
+        ("", "  / produce ceiling", _ratio(r.ingest_ratio()), "(context)"),
     ]
 
 

@@ -21,6 +21,7 @@ FIGURES = [
     "ceilings.websocket.ticks_per_s",
     "ingest.ticks_per_s",
     "ingest.ratio_to_produce_ceiling",
+    "ingest.ratio_to_websocket_ceiling",
     "detect.ticks_per_s",
     "detect.ratio_to_consume_ceiling",
     "latency.achieved_ticks_per_s",
