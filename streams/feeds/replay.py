@@ -46,6 +46,7 @@ EARLIEST_MS = 1_230_940_800_000  # 2009-01-03, the first bitcoin block
 LATEST_MS = 4_102_444_800_000  # 2100-01-01
 AHEAD_MS = 60_000  # default: a line this far ahead of the lines around it is a clock error
 LOOKAHEAD = 16  # lines after a suspect line whose median time it is judged against
+LOGGED_REJECTS = 20  # bad lines logged one by one; the rest are counted in the summary
 
 
 @dataclass
@@ -160,7 +161,16 @@ def _parsed(file: Path, stats: ReplayStats) -> Iterator[tuple[int, Tick]]:
 
 
 def _reject(file: Path, number: int, stats: ReplayStats, why: str, reason: str) -> None:
+    """Record a bad line; the first `LOGGED_REJECTS` are logged with file:line, the rest
+    only counted (a wrong file given as --ticks is thousands of bad lines)."""
     message = f"{file}:{number}: {why}"
     stats.rejected.append(message)
     FEED_DROPPED.labels("replay", reason).inc()
-    log.warning("replay line rejected: %s", message, extra={"file": str(file), "line": number})
+    if len(stats.rejected) <= LOGGED_REJECTS:
+        log.warning("replay line rejected: %s", message, extra={"file": str(file), "line": number})
+    elif len(stats.rejected) == LOGGED_REJECTS + 1:
+        log.warning(
+            "more rejected lines of %s are counted, not logged (the summary says how many)",
+            file,
+            extra={"file": str(file), "line": number},
+        )

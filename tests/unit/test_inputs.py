@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from monitor.examples import PORTFOLIO, example_path
 from monitor.portfolio import load_portfolio, parse_portfolio
 from monitor.settings import load_settings
 from streams.errors import TickFormatError
-from streams.feeds.replay import ReplayStats, parse_line, read_ticks
+from streams.feeds.replay import LOGGED_REJECTS, ReplayStats, parse_line, read_ticks
 
 HEADER = "lot_id,account,wallet,asset,quantity,cost_basis_usd,acquired_at\n"
 
@@ -148,3 +149,22 @@ def test_replay_file_skips_bad_lines_and_reports_line_numbers(tmp_path: Path) ->
     stats = ReplayStats()
     assert len(list(read_ticks(f, stats))) == 2
     assert len(stats.rejected) == 1 and stats.rejected[0].startswith(f"{f}:2: ")
+
+
+def test_a_file_of_bad_tick_lines_logs_twenty_then_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong file as --ticks: every bad line is recorded, the first 20 logged with
+    file:line, then one line saying the rest are only counted."""
+    path = tmp_path / "not-ticks.csv"
+    path.write_text("".join(f"L{n},a,w,BTC,1,100,2025-01-01\n" for n in range(50)))
+    stats = ReplayStats()
+    caplog.set_level(logging.WARNING, logger="streams.feeds.replay")
+    assert list(read_ticks(path, stats)) == []
+    assert len(stats.rejected) == 50 and LOGGED_REJECTS == 20
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 21
+    assert logged[19].startswith(f"replay line rejected: {path}:20: ")
+    assert logged[20] == (
+        f"more rejected lines of {path} are counted, not logged (the summary says how many)"
+    )
