@@ -159,14 +159,31 @@ def test_curve_trigger_past_the_jump_never() -> None:
 
 
 @pytest.mark.filterwarnings("error")
-@pytest.mark.parametrize("net", [0.0, 25.0])
-def test_no_rate_and_no_cost_never_triggers_and_warns_nothing(net: float) -> None:
-    """Rate 0 and cost 0: a sale is worth nothing whatever the price, so the net rule has
-    no price (-inf, not nan: a nan would sort anywhere in the trigger index), and the
-    0/0 or x/0 of the vectorized formula raises no RuntimeWarning."""
-    r = TriggerRules(0.0, 0.0, net, 0.0, 0.0, 0.0)
+def test_no_rate_and_no_cost_never_clear_a_positive_net_minimum() -> None:
+    """Rate 0 and cost 0: a sale is worth 0 whatever the price, under m = 25: no price
+    (-inf, not nan: a nan would sort anywhere in the trigger index), and the x/0 of the
+    vectorized formula raises no RuntimeWarning."""
+    r = TriggerRules(0.0, 0.0, 25.0, 0.0, 0.0, 0.0)
     got = trigger_prices(np.array([1.0, 2.0]), np.array([1000.0, 10.0]), np.zeros(2), r)
     assert got.tolist() == [-np.inf, -np.inf]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: with rate 0, cost 0 and min_net_benefit_usd 0, trigger_prices gives -inf "
+    "(never) while is_harvestable, its reference, says 0 >= 0 holds at any price up to the "
+    "basis, and curve_trigger_prices gives the basis",
+)
+@pytest.mark.filterwarnings("error")
+def test_no_rate_no_cost_and_a_zero_net_minimum_agree_with_the_direct_rules() -> None:
+    """m = 0: the net rule holds everywhere (0 >= 0), so the loss rules (0 and 0%) bind:
+    the trigger is the unit basis, 1,000 and 10, as is_harvestable says (harvestable at
+    1,000, not at 1,000.5)."""
+    r = TriggerRules(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    assert is_harvestable(1.0, 1000.0, 0.0, 1000.0, r)
+    assert not is_harvestable(1.0, 1000.0, 0.0, 1000.5, r)
+    got = trigger_prices(np.array([1.0, 2.0]), np.array([1000.0, 10.0]), np.zeros(2), r)
+    assert got.tolist() == [1000.0, 10.0]
 
 
 def test_curve_trigger_on_the_middle_of_three_segments() -> None:
