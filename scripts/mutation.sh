@@ -1,13 +1,13 @@
 #!/bin/sh
 # Mutation score of money-path modules (docs/testing.md). Not part of CI: slow.
-#   .ci/mutation monitor/ledger/form8949.py [monitor/tax/selection.py ...]
+#   scripts/mutation.sh monitor/ledger/form8949.py [monitor/tax/selection.py ...]
 # Each module must be listed in [tool.mutmut] only_mutate (pyproject.toml). Mutants run
 # against the tests of tests/unit and tests/property that cover the mutated function.
 # Results stay in mutants/ (git-ignored): `.venv/bin/mutmut results`, `mutmut show NAME`.
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$#" -eq 0 ]; then
-    echo "usage: .ci/mutation MODULE.py... (e.g. monitor/ledger/form8949.py)" >&2
+    echo "usage: scripts/mutation.sh MODULE.py... (e.g. monitor/ledger/form8949.py)" >&2
     exit 2
 fi
 MUTMUT=${MUTMUT:-.venv/bin/mutmut}
