@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -143,15 +144,7 @@ class WebhookTarget:
             format=s.format,
             secret=secret,
             legacy_headers=s.legacy_headers,
-            filter=AlertFilter.of(
-                s.filter.accounts, s.filter.assets, s.filter.min_net_benefit_usd, s.filter.kinds
-            ),
-            policy=RetryPolicy(s.max_attempts, s.backoff_initial_s, s.backoff_max_s),
-            timeout_s=s.timeout_s,
-            queue_size=s.queue_size,
-            concurrency=s.concurrency,
-            max_age_s=s.max_age_s,
-            stop_grace_s=s.stop_grace_s,
+            **_delivery(s),
         )
 
     @classmethod
@@ -180,16 +173,23 @@ class WebhookTarget:
             url=f"{base}/bot{token}/sendMessage",
             format="telegram",
             chat_id=s.chat_id.strip(),
-            filter=AlertFilter.of(
-                s.filter.accounts, s.filter.assets, s.filter.min_net_benefit_usd, s.filter.kinds
-            ),
-            policy=RetryPolicy(s.max_attempts, s.backoff_initial_s, s.backoff_max_s),
-            timeout_s=s.timeout_s,
-            queue_size=s.queue_size,
-            concurrency=s.concurrency,
-            max_age_s=s.max_age_s,
-            stop_grace_s=s.stop_grace_s,
+            **_delivery(s),
         )
+
+
+def _delivery(s: WebhookSettings) -> dict[str, Any]:
+    """What every format shares: the filter, retries, timeouts, concurrency and age limit."""
+    return {
+        "filter": AlertFilter.of(
+            s.filter.accounts, s.filter.assets, s.filter.min_net_benefit_usd, s.filter.kinds
+        ),
+        "policy": RetryPolicy(s.max_attempts, s.backoff_initial_s, s.backoff_max_s),
+        "timeout_s": s.timeout_s,
+        "queue_size": s.queue_size,
+        "concurrency": s.concurrency,
+        "max_age_s": s.max_age_s,
+        "stop_grace_s": s.stop_grace_s,
+    }
 
 
 def webhook_targets(
